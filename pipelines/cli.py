@@ -1,0 +1,216 @@
+"""`crm-pipeline`: the command line.
+
+    crm-pipeline demo-data --customers N --days D --seed S --out DIR [--defects RATE]
+    crm-pipeline run [--start DAY --end DAY] [--demo-if-empty]
+    crm-pipeline tables
+
+`run` executes the `crm_daily` job over a range of business days as ONE run (the
+assets receive the whole range), on the Dagster instance in $DAGSTER_HOME when set,
+so the runs show up in `make dev`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+from pipelines.settings import Settings, load_settings
+from quality.contracts import FEEDS
+from quality.landing import REJECTED_DIR
+
+log = logging.getLogger("crm_pipeline")
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from exc
+
+
+def _rate(text: str) -> float:
+    value = float(text)
+    if not 0 <= value < 0.5:
+        raise argparse.ArgumentTypeError("--defects is a share of rows between 0 and 0.5")
+    return value
+
+
+def landing_days(landing: Path) -> list[str]:
+    """Day folders present in the landing zone, across feeds."""
+    days: set[str] = set()
+    for feed in FEEDS:
+        folder = landing / feed
+        if folder.is_dir():
+            days.update(p.name for p in folder.iterdir() if p.is_dir() and p.name != REJECTED_DIR)
+    return sorted(d for d in days if _is_day(d))
+
+
+def _is_day(name: str) -> bool:
+    try:
+        dt.date.fromisoformat(name)
+        return True
+    except ValueError:
+        return False
+
+
+def cmd_demo_data(args: argparse.Namespace) -> int:
+    from analytics import synth
+
+    summary = synth.generate(
+        Path(args.out), customers=args.customers, days=args.days, seed=args.seed, defects=args.defects, start=args.start
+    )
+    print(json.dumps(summary, indent=2, default=str))
+    return 0
+
+
+def _demo_defaults(settings: Settings) -> dict:
+    return {"customers": 3000, "days": 450, "seed": 7, "defects": 0.01, "start": settings.start_date}
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    landing = Path(settings.landing_path)
+    if not landing_days(landing):
+        if not args.demo_if_empty:
+            print(
+                f"No landing data in {landing.resolve()}. Put feed files there (see README) or run "
+                "`crm-pipeline demo-data --out landing` first.",
+                file=sys.stderr,
+            )
+            return 2
+        from analytics import synth
+
+        params = _demo_defaults(settings)
+        print(f"Landing folder {landing} is empty: generating demo data {params} …", flush=True)
+        synth.generate(landing, **params)
+    days = landing_days(landing)
+    start = args.start or dt.date.fromisoformat(days[0])
+    end = args.end or dt.date.fromisoformat(days[-1])
+    if start < settings.start_date:
+        print(
+            f"Note: landing data starts {start}, partitions start {settings.start_date}; "
+            f"starting at {settings.start_date}.",
+            flush=True,
+        )
+        start = settings.start_date
+    if end < start:
+        print(f"Nothing to do: end {end} is before start {start}.", file=sys.stderr)
+        return 2
+
+    import dagster as dg
+
+    from pipelines.definitions import defs
+
+    instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+    n_days = (end - start).days + 1
+    print(
+        f"Materializing every asset for {n_days} business days, {start} … {end}, as one run "
+        f"(warehouse {Path(settings.warehouse_path).resolve()}).",
+        flush=True,
+    )
+    t0 = time.monotonic()
+    result = defs.get_job_def("crm_daily").execute_in_process(
+        instance=instance,
+        tags={
+            "dagster/asset_partition_range_start": start.isoformat(),
+            "dagster/asset_partition_range_end": end.isoformat(),
+        },
+        raise_on_error=False,
+    )
+    elapsed = time.monotonic() - t0
+    print_tables(settings)
+    if not result.success:
+        failed = [e.step_key for e in result.all_events if e.is_step_failure]
+        print(
+            f"\nRun {result.run_id} FAILED after {elapsed:.0f}s (failed steps: {failed}). "
+            "See the log above or `make dev`.",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"\nRun {result.run_id} succeeded in {elapsed:.0f}s.")
+    return 0
+
+
+def print_tables(settings: Settings) -> None:
+    from pipelines.warehouse import Warehouse
+
+    path = Path(settings.warehouse_path)
+    if not path.exists():
+        print(f"No warehouse at {path.resolve()} yet.")
+        return
+    wh = Warehouse(path)
+    with wh.connect(read_only=True) as con:
+        counts = Warehouse.table_counts(con, ["staging", "quarantine", "marts", "meta"])
+        reasons = (
+            Warehouse.sql_df(
+                con,
+                "SELECT 'quarantine.' || feed AS tbl, reason_code, count(*) AS n FROM ("
+                + " UNION ALL ".join(
+                    f"SELECT '{f}' AS feed, reason_code FROM quarantine.{f}"
+                    for f in FEEDS
+                    if Warehouse.exists(con, f"quarantine.{f}")
+                )
+                + ") GROUP BY ALL ORDER BY 1, 2",
+            )
+            if any(Warehouse.exists(con, f"quarantine.{f}") for f in FEEDS)
+            else None
+        )
+    print(f"\nWarehouse: {path.resolve()}")
+    width = max((len(t) for t, _ in counts), default=10)
+    for table, n in counts:
+        print(f"  {table:<{width}}  {n:>12,} rows")
+    if reasons is not None and len(reasons):
+        print("\nQuarantine by reason:")
+        for row in reasons.itertuples(index=False):
+            print(f"  {row.tbl:<24} {row.reason_code:<22} {row.n:>8,}")
+    rejected = Path(settings.landing_path) / REJECTED_DIR
+    if rejected.exists():
+        files = sorted(p for p in rejected.rglob("*") if p.is_file() and not p.name.endswith(".reason.json"))
+        print(f"\nRejected files: {len(files)} in {rejected.resolve()} (each with a .reason.json sidecar)")
+    docs = path.parent / "data_docs"
+    if docs.exists():
+        print(f"Great Expectations Data Docs: {docs.resolve()}/<feed>/index.html")
+
+
+def cmd_tables(_: argparse.Namespace) -> int:
+    print_tables(load_settings())
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    parser = argparse.ArgumentParser(prog="crm-pipeline", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo-data", help="generate demo landing files with planted ground truth")
+    demo.add_argument("--customers", type=int, default=3000, help="number of persons (default 3000)")
+    demo.add_argument("--days", type=int, default=450, help="length of the period in days (default 450)")
+    demo.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
+    demo.add_argument("--out", required=True, help="landing folder to write")
+    demo.add_argument("--defects", type=_rate, default=0.0, help="share of rows with planted defects (default 0)")
+    demo.add_argument("--start", type=_date, default=None, help="first day (default: settings partitions_start)")
+    demo.set_defaults(func=cmd_demo_data)
+
+    run = sub.add_parser("run", help="materialize every asset for a range of business days")
+    run.add_argument("--start", type=_date, help="first business day (default: first landing day)")
+    run.add_argument("--end", type=_date, help="last business day (default: last landing day)")
+    run.add_argument("--demo-if-empty", action="store_true", help="generate demo data if landing is empty")
+    run.set_defaults(func=cmd_run)
+
+    tables = sub.add_parser("tables", help="print the warehouse tables with row counts")
+    tables.set_defaults(func=cmd_tables)
+
+    args = parser.parse_args(argv)
+    if getattr(args, "start", None) is None and args.command == "demo-data":
+        args.start = load_settings().start_date
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

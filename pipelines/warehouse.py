@@ -1,0 +1,225 @@
+"""The warehouse: the only module that knows which engine stores the tables.
+
+Everything else talks to an Ibis backend (mart logic) or to the few methods below
+(transactional partition replace, table DDL with comments, small SQL look-ups).
+A PySpark backend will implement the same methods; keep engine calls out of
+assets/ and analytics/.
+
+DuckDB facts this module encodes (see shared/docs/DESIGN.md):
+- one writer process per file; every writing asset is in the `warehouse` pool;
+- a connection is always closed in `finally` (a leaked one keeps the file lock);
+- no extension auto-install or auto-load: the machine has no network;
+- partition replace is `BEGIN; DELETE …; INSERT … BY NAME; COMMIT` so readers see
+  the old rows until commit and a rerun leaves identical rows.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import warnings
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import ibis
+import pandas as pd
+
+_DUCKDB_CONFIG = {
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+}
+
+
+class _DuckDB2Compat:
+    """Ibis 12 calls result methods that DuckDB 2.0 renamed (`fetch_arrow_table`,
+    `fetch_record_batch`); without this, `con.sql`, `list_tables` and batch reads
+    fail and leave the connection with an unfinished result. Remove once Ibis
+    supports DuckDB 2.0 natively."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self._con = con
+
+    def __getattr__(self, name: str):
+        return getattr(self._con, name)
+
+    def execute(self, *args, **kwargs):
+        self._con.execute(*args, **kwargs)
+        return self
+
+    def cursor(self):
+        return _DuckDB2Compat(self._con.cursor())
+
+    def fetch_arrow_table(self):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            return self._con.to_arrow_table()
+
+    def fetch_record_batch(self, rows_per_batch: int = 1_000_000):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            return self._con.to_arrow_reader(rows_per_batch)
+
+
+def _needs_compat() -> bool:
+    return int(duckdb.__version__.split(".")[0]) >= 2
+
+
+@dataclass(frozen=True)
+class ColumnDef:
+    name: str
+    sql_type: str
+    comment: str = ""
+
+
+@dataclass(frozen=True)
+class Replace:
+    """Replace the rows of `table` matching `where` with `frame`."""
+
+    table: str
+    columns: Sequence[ColumnDef]
+    frame: pd.DataFrame | ibis.Table  # an Ibis expression is inserted without leaving the engine
+    where: dict[str, object]
+
+
+def _q(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def _lit(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def qualified(table: str) -> str:
+    """'schema.table' -> quoted identifier."""
+    schema, _, name = table.partition(".")
+    return f"{_q(schema)}.{_q(name)}" if name else _q(schema)
+
+
+class Warehouse:
+    """A DuckDB file opened through Ibis. Use `with wh.connect() as con:`."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+
+    @contextlib.contextmanager
+    def connect(self, *, read_only: bool = False) -> Iterator[ibis.BaseBackend]:
+        if not read_only:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        raw = duckdb.connect(str(self.path), read_only=read_only, config=dict(_DUCKDB_CONFIG))
+        try:
+            # Timestamps are stored as UTC instants; date arithmetic on them must not
+            # depend on the machine's zone (business dates are computed explicitly).
+            raw.execute("SET TimeZone = 'UTC'")
+            yield ibis.duckdb.from_connection(_DuckDB2Compat(raw) if _needs_compat() else raw)
+        finally:
+            raw.close()
+
+    # --- small SQL helpers (engine-specific by nature) --------------------------------
+
+    @staticmethod
+    def _raw(con: ibis.BaseBackend) -> duckdb.DuckDBPyConnection:
+        raw = con.con
+        return raw._con if isinstance(raw, _DuckDB2Compat) else raw
+
+    @classmethod
+    def sql_df(
+        cls, con: ibis.BaseBackend, sql: str, params: Sequence[object] = (), **frames: pd.DataFrame
+    ) -> pd.DataFrame:
+        """Run SQL with pandas frames visible under the given names; return pandas."""
+        raw = cls._raw(con)
+        for name, frame in frames.items():
+            raw.register(name, frame)
+        try:
+            return raw.execute(sql, list(params)).df()
+        finally:
+            for name in frames:
+                raw.unregister(name)
+
+    @classmethod
+    def exists(cls, con: ibis.BaseBackend, table: str) -> bool:
+        schema, _, name = table.partition(".")
+        row = (
+            cls._raw(con)
+            .execute(
+                "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+                [schema, name],
+            )
+            .fetchone()
+        )
+        return bool(row and row[0])
+
+    @classmethod
+    def ensure_table(cls, con: ibis.BaseBackend, table: str, columns: Sequence[ColumnDef], comment: str = "") -> None:
+        """Create the table if missing (with comments); fail clearly if it drifted."""
+        raw = cls._raw(con)
+        schema, _, _ = table.partition(".")
+        raw.execute(f"CREATE SCHEMA IF NOT EXISTS {_q(schema)}")
+        if cls.exists(con, table):
+            have = [r[0] for r in raw.execute(f"DESCRIBE {qualified(table)}").fetchall()]
+            want = [c.name for c in columns]
+            if have != want:
+                raise RuntimeError(
+                    f"{table} exists with columns {have}, but this version writes {want}. "
+                    f"Drop the table (or the warehouse file) and rerun the affected partitions."
+                )
+            return
+        cols = ", ".join(f"{_q(c.name)} {c.sql_type}" for c in columns)
+        raw.execute("BEGIN")
+        try:
+            raw.execute(f"CREATE TABLE {qualified(table)} ({cols})")
+            if comment:
+                raw.execute(f"COMMENT ON TABLE {qualified(table)} IS {_lit(comment)}")
+            for c in columns:
+                if c.comment:
+                    raw.execute(f"COMMENT ON COLUMN {qualified(table)}.{_q(c.name)} IS {_lit(c.comment)}")
+            raw.execute("COMMIT")
+        except BaseException:
+            raw.execute("ROLLBACK")
+            raise
+
+    @classmethod
+    def replace_rows(cls, con: ibis.BaseBackend, writes: Iterable[Replace]) -> None:
+        """Atomically replace slices of several tables (one transaction).
+
+        Each `Replace` deletes the rows matching its `where` (column = value) and
+        inserts its frame. A reader, or a crash, sees either all the old slices or
+        all the new ones. Columns are inserted by name and cast to the declared
+        types, so column order in the frame never matters.
+        """
+        raw = cls._raw(con)
+        raw.execute("BEGIN")
+        try:
+            for i, w in enumerate(writes):
+                cond = " AND ".join(f"{_q(k)} = ?" for k in w.where) or "TRUE"
+                raw.execute(f"DELETE FROM {qualified(w.table)} WHERE {cond}", list(w.where.values()))
+                select = ", ".join(f"CAST({_q(c.name)} AS {c.sql_type}) AS {_q(c.name)}" for c in w.columns)
+                if isinstance(w.frame, ibis.Table):
+                    sql = con.compile(w.frame)
+                    raw.execute(f"INSERT INTO {qualified(w.table)} BY NAME SELECT {select} FROM ({sql})")
+                elif len(w.frame):
+                    name = f"_replace_frame_{i}"
+                    raw.register(name, w.frame)
+                    try:
+                        raw.execute(f"INSERT INTO {qualified(w.table)} BY NAME SELECT {select} FROM {name}")
+                    finally:
+                        raw.unregister(name)
+            raw.execute("COMMIT")
+        except BaseException:
+            raw.execute("ROLLBACK")
+            raise
+
+    @classmethod
+    def table_counts(cls, con: ibis.BaseBackend, schemas: Sequence[str]) -> list[tuple[str, int]]:
+        raw = cls._raw(con)
+        rows = raw.execute(
+            "SELECT table_schema, table_name FROM information_schema.tables "
+            f"WHERE table_schema IN ({', '.join('?' for _ in schemas)}) ORDER BY 1, 2",
+            list(schemas),
+        ).fetchall()
+        out = []
+        for schema, name in rows:
+            (n,) = raw.execute(f"SELECT count(*) FROM {qualified(schema + '.' + name)}").fetchone()
+            out.append((f"{schema}.{name}", int(n)))
+        return out

@@ -1,0 +1,422 @@
+"""The row router: every row read ends clean, quarantined (with a reason) or
+deduplicated (counted). Nothing else can happen to it.
+
+Rules run in a fixed precedence and a row takes the first reason that applies,
+so a row's reason never depends on row order or on which other rows share the
+file. Each step is vectorised over the day's rows (pandas), because a day of a
+large feed is hundreds of thousands of lines.
+
+Precedence: MALFORMED_ROW > MISSING_REQUIRED > CAST_ERROR / NAIVE_TIMESTAMP /
+NONEXISTENT_LOCAL_TIME > domain (allowed set, range: INVALID_VALUE,
+UNKNOWN_CURRENCY, NON_POSITIVE_AMOUNT, LIKERT_OUT_OF_RANGE) > FUTURE_DATE /
+DATE_OUT_OF_RANGE > duplicates (exact → deduplicated; same key, different
+content → DUPLICATE_CONFLICT for every version) > ORPHAN_RETURN >
+UNKNOWN_CUSTOMER.
+
+The router is pure: what it needs from earlier partitions (known customers,
+earlier versions of a key, known orders) comes in through `Lookups`, so tests
+can drive it without a warehouse.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from quality import reasons
+from quality.contracts import Column, FeedContract
+
+LINEAGE = ["_source_file", "_source_line", "_raw"]
+
+_INT = re.compile(r"^[+-]?\d+$")
+_MONEY = re.compile(r"^[+-]?\d+(\.\d{1,2})?$")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_OFFSET = re.compile(r"(?:Z|[+-]\d{2}(?::?\d{2})?)$", re.IGNORECASE)
+_TRUE = {"true", "t", "yes", "y", "1", "是"}
+_FALSE = {"false", "f", "no", "n", "0", "否"}
+
+
+@dataclass(frozen=True)
+class RouteContext:
+    partition_date: dt.date
+    business_timezone: str = "Asia/Shanghai"
+    min_valid_date: dt.date = dt.date(2000, 1, 1)
+    #: time zone for offset-less timestamps; None means they are NAIVE_TIMESTAMP.
+    source_timezone: str | None = None
+
+
+def _no_customers(refs: pd.Series) -> pd.Series:
+    return pd.Series(False, index=refs.index)
+
+
+def _no_prior(keys: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame({"_key": pd.Series([], dtype="str"), "_row_hash": pd.Series([], dtype="int64")})
+
+
+@dataclass
+class Lookups:
+    """What the router may know about earlier partitions.
+
+    - known_customers(refs) -> bool per ref: in staging.customers up to this day;
+    - prior_versions(keys) -> rows (_key, _row_hash) of earlier partitions for the
+      given keys (for mutable feeds: only each key's newest version);
+    - known_orders(ids) -> bool per id: a completed order loaded earlier.
+    """
+
+    known_customers: Callable[[pd.Series], pd.Series] = _no_customers
+    prior_versions: Callable[[pd.Series], pd.DataFrame] = _no_prior
+    known_orders: Callable[[pd.Series], pd.Series] = _no_customers
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass
+class Routed:
+    clean: pd.DataFrame
+    quarantine: pd.DataFrame
+    deduplicated: int
+    rows_read: int
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {
+            "rows_read": self.rows_read,
+            "clean": len(self.clean),
+            "quarantined": len(self.quarantine),
+            "deduplicated": self.deduplicated,
+        }
+
+
+class _Verdicts:
+    """First reason wins: each row's reason is set once."""
+
+    def __init__(self, index: pd.Index) -> None:
+        self.code = pd.Series(pd.NA, index=index, dtype="object")
+        self.detail = pd.Series(pd.NA, index=index, dtype="object")
+
+    @property
+    def open(self) -> pd.Series:
+        return self.code.isna()
+
+    def mark(self, mask: pd.Series, code: str, detail: str | pd.Series) -> None:
+        hit = mask.fillna(False).astype(bool) & self.open
+        if not hit.any():
+            return
+        self.code[hit] = code
+        self.detail[hit] = detail[hit] if isinstance(detail, pd.Series) else detail
+
+
+def normalise(frame: pd.DataFrame, contract: FeedContract) -> pd.DataFrame:
+    """NFKC for ids, codes, numbers and dates (full-width '１２' → '12'); trim; ''→NA."""
+    out = frame.copy()
+    for c in contract.columns:
+        s = out[c.name].astype("str")
+        if c.normalise:
+            s = s.str.normalize("NFKC")
+        s = s.str.strip()
+        if c.lower:
+            s = s.str.lower()
+        out[c.name] = s.mask(s == "")
+    return out
+
+
+def _cast_timestamp(s: pd.Series, ctx: RouteContext) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """(UTC timestamps, naive mask, nonexistent-local mask); unparsable -> NaT."""
+    present = s.notna()
+    has_offset = s.str.contains(_OFFSET, na=False) & s.str.contains(r"\d[T ]\d", na=False)
+    result = pd.Series(pd.NaT, index=s.index, dtype="datetime64[us, UTC]")
+    with_off = present & has_offset
+    if with_off.any():
+        result[with_off] = pd.to_datetime(s[with_off], format="ISO8601", utc=True, errors="coerce")
+    naive = present & ~has_offset
+    gap = pd.Series(False, index=s.index)
+    if naive.any() and ctx.source_timezone:
+        local = pd.to_datetime(s[naive], format="ISO8601", errors="coerce")
+        parsed = local.notna()
+        localized = local.dt.tz_localize(ctx.source_timezone, nonexistent="NaT", ambiguous="NaT")
+        gap[naive] = parsed & localized.isna()
+        result[naive] = localized.dt.tz_convert("UTC")
+        naive = pd.Series(False, index=s.index)
+    return result, naive, gap
+
+
+def cast(frame: pd.DataFrame, contract: FeedContract, ctx: RouteContext, verdicts: _Verdicts) -> pd.DataFrame:
+    """Typed values per contract; failures marked (missing first, then cast errors)."""
+    for c in contract.columns:
+        if c.required:
+            verdicts.mark(frame[c.name].isna(), reasons.MISSING_REQUIRED, f"{c.name} is empty")
+    typed = pd.DataFrame(index=frame.index)
+    for c in contract.columns:
+        s = frame[c.name]
+        present = s.notna()
+        bad = pd.Series(False, index=s.index)
+        if c.type in ("id", "text", "enum"):
+            typed[c.name] = s
+        elif c.type == "int":
+            ok = s.str.fullmatch(_INT, na=False)
+            bad = present & ~ok
+            typed[c.name] = pd.to_numeric(s.where(ok), errors="coerce").astype("Int64")
+        elif c.type == "money":
+            ok = s.str.fullmatch(_MONEY, na=False)
+            bad = present & ~ok
+            # kept as canonical text: the warehouse casts it to DECIMAL exactly
+            typed[c.name] = s.where(ok)
+        elif c.type == "float":
+            num = pd.to_numeric(s, errors="coerce")
+            bad = present & num.isna()
+            typed[c.name] = num
+        elif c.type == "date":
+            ok = s.str.fullmatch(_DATE, na=False)
+            d = pd.to_datetime(s.where(ok), format="%Y-%m-%d", errors="coerce")
+            bad = present & d.isna()
+            typed[c.name] = d.dt.date
+        elif c.type == "timestamp":
+            ts, naive, gap = _cast_timestamp(s, ctx)
+            verdicts.mark(naive, reasons.NAIVE_TIMESTAMP, f"{c.name} has no UTC offset: " + s.fillna(""))
+            verdicts.mark(
+                gap,
+                reasons.NONEXISTENT_LOCAL_TIME,
+                f"{c.name} does not exist in {ctx.source_timezone}: " + s.fillna(""),
+            )
+            bad = present & ts.isna()
+            typed[c.name] = ts
+        elif c.type == "bool":
+            low = s.str.lower()
+            bad = present & ~low.isin(_TRUE | _FALSE)
+            typed[c.name] = low.map(lambda v: True if v in _TRUE else (False if v in _FALSE else pd.NA))
+        verdicts.mark(bad, reasons.CAST_ERROR, f"{c.name} is not a valid {c.type}: " + s.fillna(""))
+    return typed
+
+
+def _numeric(typed: pd.Series, c: Column) -> pd.Series:
+    return pd.to_numeric(typed, errors="coerce") if c.type == "money" else typed
+
+
+def _range_text(c: Column) -> str:
+    if c.min is not None and c.max is not None:
+        return f"[{c.min:g}, {c.max:g}]"
+    return f">= {c.min:g}" if c.min is not None else f"<= {c.max:g}"
+
+
+def check_domain(typed: pd.DataFrame, contract: FeedContract, verdicts: _Verdicts) -> None:
+    for c in contract.columns:
+        s = typed[c.name]
+        if c.allowed is not None:
+            bad = s.notna() & ~s.isin(c.allowed)
+            verdicts.mark(bad, c.domain_reason, f"{c.name} not in {list(c.allowed)}: " + s.astype("str"))
+        if c.min is not None or c.max is not None:
+            num = _numeric(s, c)
+            bad = pd.Series(False, index=s.index)
+            if c.min is not None:
+                bad |= (num < c.min).fillna(False)
+            if c.max is not None:
+                bad |= (num > c.max).fillna(False)
+            verdicts.mark(bad, c.domain_reason, f"{c.name} outside {_range_text(c)}: " + s.astype("str"))
+
+
+def business_dates(typed: pd.DataFrame, column: Column, ctx: RouteContext) -> pd.Series:
+    s = typed[column.name]
+    if column.type == "timestamp":
+        return s.dt.tz_convert(ctx.business_timezone).dt.date
+    return s
+
+
+def check_dates(typed: pd.DataFrame, contract: FeedContract, ctx: RouteContext, verdicts: _Verdicts) -> pd.Series:
+    """FUTURE_DATE / DATE_OUT_OF_RANGE; returns the row's business date."""
+    bdate = business_dates(typed, contract.column(contract.event_column), ctx)
+    for name in (contract.event_column, *contract.checked_dates, *contract.range_only_dates):
+        d = bdate if name == contract.event_column else business_dates(typed, contract.column(name), ctx)
+        present = d.notna()
+        dd = d.where(present, ctx.partition_date)
+        if name not in contract.range_only_dates:
+            verdicts.mark(
+                present & (dd > ctx.partition_date),
+                reasons.FUTURE_DATE,
+                f"{name} after the partition date {ctx.partition_date}: " + d.astype("str"),
+            )
+        verdicts.mark(
+            present & (dd < ctx.min_valid_date),
+            reasons.DATE_OUT_OF_RANGE,
+            f"{name} before {ctx.min_valid_date}: " + d.astype("str"),
+        )
+    return bdate
+
+
+def canonical_hash(typed: pd.DataFrame, contract: FeedContract) -> pd.Series:
+    """A content hash of the contract columns in canonical form (int64).
+
+    Deterministic across processes (pandas' fixed hash key), so a row's hash can be
+    stored and compared with the same row delivered again months later.
+    """
+    canon = pd.DataFrame(index=typed.index)
+    for c in contract.columns:
+        s = typed[c.name]
+        if c.type == "timestamp":
+            canon[c.name] = s.dt.strftime("%Y-%m-%dT%H:%M:%S.%f").fillna("")
+        elif c.type == "money":
+            canon[c.name] = pd.to_numeric(s, errors="coerce").map(lambda v: "" if pd.isna(v) else f"{v:.2f}")
+        else:
+            canon[c.name] = s.astype("str").fillna("").where(s.notna(), "")
+    return pd.util.hash_pandas_object(canon, index=False).astype("int64")
+
+
+def key_of(frame: pd.DataFrame, contract: FeedContract) -> pd.Series:
+    parts = [frame[k].astype("str").fillna("") for k in contract.key]
+    out = parts[0]
+    for p in parts[1:]:
+        out = out + "\x1f" + p
+    return out
+
+
+def route(
+    raw: pd.DataFrame,
+    contract: FeedContract,
+    ctx: RouteContext,
+    lookups: Lookups | None = None,
+    malformed: pd.DataFrame | None = None,
+) -> Routed:
+    """Route one partition's rows.
+
+    `raw` holds the contract columns as strings plus lineage (`_source_file`,
+    `_source_line`, `_raw`), in file order; `malformed` holds lines the reader
+    could not split (`_source_file`, `_source_line`, `_raw`, `detail`).
+    """
+    lookups = lookups or Lookups()
+    raw = raw.reset_index(drop=True)
+    verdicts = _Verdicts(raw.index)
+    norm = normalise(raw, contract)
+    typed = cast(norm, contract, ctx, verdicts)
+    check_domain(typed, contract, verdicts)
+    bdate = check_dates(typed, contract, ctx, verdicts)
+
+    typed["_key"] = key_of(typed, contract)
+    typed["_row_hash"] = canonical_hash(typed, contract)
+    typed["business_date"] = bdate
+
+    # Exact duplicates within the day: keep the first in file order, count the rest.
+    valid = verdicts.open
+    dup_exact = pd.Series(False, index=typed.index)
+    vt = typed[valid]
+    dup_exact[vt.index] = vt.duplicated(["_key", "_row_hash"], keep="first")
+    survivors = valid & ~dup_exact
+    st = typed[survivors]
+    versions = st.groupby("_key")["_row_hash"].transform("nunique")
+    conflict = pd.Series(False, index=typed.index)
+    conflict[st.index] = versions > 1
+    shown_key = typed["_key"].str.replace("\x1f", "/")
+    verdicts.mark(conflict, reasons.DUPLICATE_CONFLICT, "same key, different content in this partition: " + shown_key)
+
+    # Against earlier partitions.
+    redelivered = pd.Series(False, index=typed.index)
+    open_now = verdicts.open & ~dup_exact
+    if open_now.any():
+        prior = lookups.prior_versions(typed.loc[open_now, "_key"].drop_duplicates())
+        if len(prior):
+            seen = (
+                typed.loc[open_now, ["_key", "_row_hash"]]
+                .reset_index()
+                .merge(prior.rename(columns={"_row_hash": "_prior_hash"}), on="_key", how="inner")
+            )
+            same = seen.loc[seen["_row_hash"] == seen["_prior_hash"], "index"].unique()
+            redelivered[same] = True
+            differs = seen.loc[~seen["index"].isin(same), "index"].unique()
+            if contract.immutable:
+                m = pd.Series(False, index=typed.index)
+                m[differs] = True
+                verdicts.mark(
+                    m,
+                    reasons.DUPLICATE_CONFLICT,
+                    "an earlier partition loaded this key with different content: " + shown_key,
+                )
+
+    # References.
+    if "status" in typed and "original_order_id" in typed:
+        is_return = verdicts.open & ~dup_exact & ~redelivered & (typed["status"] == "returned")
+        if is_return.any():
+            orig = typed["original_order_id"]
+            batch_orders = set(typed.loc[verdicts.open & (typed["status"] == "completed"), "order_id"])
+            in_batch = orig.isin(batch_orders)
+            known = pd.Series(False, index=typed.index)
+            ask = is_return & orig.notna() & ~in_batch
+            if ask.any():
+                known[ask] = lookups.known_orders(orig[ask]).to_numpy()
+            verdicts.mark(
+                is_return & ~(in_batch | known),
+                reasons.ORPHAN_RETURN,
+                "original order not found: " + orig.astype("str"),
+            )
+    if contract.customer_column:
+        ref = typed[contract.customer_column]
+        ask = verdicts.open & ~dup_exact & ~redelivered & ref.notna()
+        if ask.any():
+            known = pd.Series(True, index=typed.index)
+            known[ask] = lookups.known_customers(ref[ask]).to_numpy()
+            verdicts.mark(
+                ask & ~known, reasons.UNKNOWN_CUSTOMER, "customer not in staging.customers: " + ref.astype("str")
+            )
+
+    dedup = (dup_exact | redelivered) & verdicts.open
+    clean_mask = verdicts.open & ~dedup
+    lineage = raw[["_source_file", "_source_line"]]
+    clean = pd.concat([typed.loc[clean_mask].drop(columns=["_key"]), lineage[clean_mask]], axis=1)
+    clean["business_date"] = clean["business_date"].astype("object")
+
+    q = raw.loc[~verdicts.open, ["_source_file", "_source_line", "_raw"]].copy()
+    q["reason_code"] = verdicts.code[~verdicts.open]
+    q["reason_detail"] = verdicts.detail[~verdicts.open]
+    if malformed is not None and len(malformed):
+        m = malformed[["_source_file", "_source_line", "_raw"]].copy()
+        m["reason_code"] = reasons.MALFORMED_ROW
+        m["reason_detail"] = malformed["detail"].to_numpy()
+        q = pd.concat([m, q], ignore_index=True)
+    q["reprocessable"] = q["reason_code"].isin(reasons.REPROCESSABLE)
+    q = q.sort_values(["_source_file", "_source_line"], kind="stable").reset_index(drop=True)
+    n_malformed = 0 if malformed is None else len(malformed)
+    return Routed(
+        clean=clean.reset_index(drop=True),
+        quarantine=q,
+        deduplicated=int(dedup.sum()),
+        rows_read=len(raw) + n_malformed,
+    )
+
+
+def flag_survey_quality(
+    clean: pd.DataFrame,
+    contract: FeedContract,
+    *,
+    speeder_seconds: int,
+    attention_answer: int,
+    prior_respondents: Callable[[pd.DataFrame], pd.Series],
+) -> pd.DataFrame:
+    """Flag, never delete: speeders, straight-liners, failed attention checks and
+    repeat respondents (same customer, survey and wave; the earliest response is
+    the unflagged one, here and across earlier partitions)."""
+    out = clean.copy()
+    out["is_speeder"] = (out["duration_s"] < speeder_seconds).fillna(False).astype(bool)
+    grid = out[list(contract.grid_columns)]
+    out["is_straightliner"] = (grid.nunique(axis=1) == 1) & grid.notna().all(axis=1)
+    att = out["attention_check"]
+    out["failed_attention"] = (att.notna() & (att != attention_answer)).fillna(False).astype(bool)
+    ident = out["customer_ref"].notna()
+    order = out.sort_values(["started_at", "response_id"], kind="stable").index
+    dup = pd.Series(False, index=out.index)
+    ranked = out.loc[order]
+    dup[order] = (
+        ranked["customer_ref"].notna() & ranked.duplicated(["customer_ref", "survey_id", "wave"], keep="first")
+    ).to_numpy()
+    if ident.any():
+        earlier = prior_respondents(out.loc[ident, ["customer_ref", "survey_id", "wave"]])
+        dup[ident] = dup[ident].to_numpy() | earlier.to_numpy()
+    out["is_duplicate_respondent"] = dup.astype(bool)
+    return out
+
+
+def empty_like_clean(contract: FeedContract) -> pd.DataFrame:
+    return route(
+        pd.DataFrame({c: pd.Series([], dtype="str") for c in (*contract.column_names, *LINEAGE)}),
+        contract,
+        RouteContext(dt.date(2000, 1, 1)),
+    ).clean
