@@ -115,7 +115,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         flush=True,
     )
     t0 = time.monotonic()
-    result = defs.get_job_def("crm_daily").execute_in_process(
+    result = defs.resolve_job_def("crm_daily").execute_in_process(
         instance=instance,
         tags={
             "dagster/asset_partition_range_start": start.isoformat(),

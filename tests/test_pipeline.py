@@ -1,0 +1,148 @@
+"""The Dagster code location: it loads, and its assets materialize a partition on a
+temporary warehouse, identically when rerun; a failing blocking check stops the
+marts."""
+
+import datetime as dt
+
+import dagster as dg
+import pandas as pd
+import pytest
+
+from pipelines.resources import build_resources
+from pipelines.settings import Settings
+from pipelines.warehouse import Warehouse
+from tests import landing_kit as kit
+
+DAY = "2025-03-01"
+
+EXPECTED_KEYS = {
+    *(
+        f"{layer}/{feed}"
+        for layer in ("staging", "quarantine")
+        for feed in ("customers", "orders", "payments", "surveys", "interactions")
+    ),
+    "marts/customer_summary",
+}
+
+
+def test_definitions_load_with_every_asset_and_check():
+    from pipelines.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    assert {k.to_user_string() for k in graph.get_all_asset_keys()} == EXPECTED_KEYS
+    checks = {(c.asset_key.to_user_string(), c.name) for c in graph.asset_check_keys}
+    assert ("staging/orders", "rows_balance") in checks and ("staging/surveys", "gx_suite") in checks
+    assert defs.resolve_job_def("crm_daily") is not None
+
+
+def _landing(root, day=DAY):
+    prev = (dt.date.fromisoformat(day) - dt.timedelta(days=1)).isoformat()
+    kit.write_day(root, "customers", day, {"c.csv": kit.csv_text("customers", [kit.customer(day=day)])})
+    kit.write_day(
+        root,
+        "orders",
+        day,
+        {
+            "o.csv": kit.csv_text(
+                "orders",
+                [
+                    kit.order("O-1", day=day),
+                    kit.order("O-2", day=day, line_no="1"),
+                    kit.order("O-2", day=day, line_no="2"),
+                    kit.order("RT-1", day=day, status="returned", original_order_id="O-1", quantity="1"),
+                ],
+            )
+        },
+    )
+    kit.write_day(root, "payments", day, {"p.csv": kit.csv_text("payments", [kit.payment(day=day)])})
+    kit.write_day(root, "surveys", day, {"s.csv": kit.csv_text("surveys", [kit.survey(day=day)])})
+    kit.write_day(root, "interactions", day, {"i.csv": kit.csv_text("interactions", [kit.interaction(day=day)])})
+    return prev
+
+
+def _materialize(tmp_path, settings_kw=None, partition=DAY):
+    from assets.customers import customer_summary
+    from assets.ingest import ingest_assets
+
+    settings = Settings(
+        warehouse_path=str(tmp_path / "wh" / "crm.duckdb"),
+        landing_path=str(tmp_path / "landing"),
+        **(settings_kw or {}),
+    )
+    return dg.materialize(
+        [*ingest_assets, customer_summary],
+        partition_key=partition,
+        resources=build_resources(settings),
+        raise_on_error=False,
+    ), settings
+
+
+def _snapshot(settings):
+    tables = [
+        "staging.orders",
+        "staging.customers",
+        "staging.surveys",
+        "quarantine.orders",
+        "marts.customer_summary",
+        "meta.ingest_log",
+    ]
+    with Warehouse(settings.warehouse_path).connect(read_only=True) as con:
+        return {
+            t: Warehouse.sql_df(con, f"SELECT * FROM {t} ORDER BY ALL").drop(columns="run_id", errors="ignore")
+            for t in tables
+        }
+
+
+def test_materialize_one_partition_and_rerun_is_identical(tmp_path):
+    _landing(tmp_path / "landing")
+    result, settings = _materialize(tmp_path)
+    assert result.success
+    first = _snapshot(settings)
+    summary = first["marts.customer_summary"]
+    assert len(summary) == 1
+    row = summary.iloc[0]
+    # 3 lines of 2 x 59.90 bought, 1 x 59.90 returned
+    assert (row.order_count, row.frequency, float(row.gross_amount), float(row.net_monetary)) == (2, 0, 359.4, 299.5)
+    checks = {(e.asset_key.to_user_string(), e.check_name): e.passed for e in result.get_asset_check_evaluations()}
+    assert len(checks) == 15 and all(checks.values()), checks
+
+    again, _ = _materialize(tmp_path)
+    assert again.success
+    second = _snapshot(settings)
+    for table in first:
+        pd.testing.assert_frame_equal(first[table], second[table], obj=table)
+
+
+def test_blocking_check_failure_stops_the_marts(tmp_path):
+    _landing(tmp_path / "landing")
+    kit.write_day(
+        tmp_path / "landing",
+        "orders",
+        DAY,
+        {"o.csv": kit.csv_text("orders", [kit.order("O-1"), kit.order("O-2", currency="XYZ")])},
+    )
+    result, settings = _materialize(tmp_path, {"quarantine_ceiling": 0.2})
+    assert not result.success
+    with Warehouse(settings.warehouse_path).connect(read_only=True) as con:
+        assert not Warehouse.exists(con, "marts.customer_summary")
+        assert Warehouse.sql_df(con, "SELECT reason_code FROM quarantine.orders")["reason_code"].tolist() == [
+            "UNKNOWN_CURRENCY"
+        ]
+
+
+@pytest.mark.parametrize("name", ["warehouse_path", "landing_path"])
+def test_settings_env_override(monkeypatch, name, tmp_path):
+    from pipelines.settings import load_settings
+
+    env = {"warehouse_path": "CRM_WAREHOUSE", "landing_path": "CRM_LANDING"}[name]
+    monkeypatch.setenv(env, str(tmp_path / "x"))
+    assert getattr(load_settings(), name) == str(tmp_path / "x")
+
+
+def test_unknown_setting_is_a_clear_error(tmp_path):
+    from pipelines.settings import load_settings
+
+    path = tmp_path / "s.yaml"
+    path.write_text("quarantine_cieling: 0.1\n")
+    with pytest.raises(ValueError, match="unknown settings"):
+        load_settings(path)
