@@ -31,6 +31,15 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 log = logging.getLogger(__name__)
 
 
+def _quiet_gx() -> None:
+    """GX logs every decorator it registers at INFO, and some of its loggers set
+    their own level: lower them all to WARNING once GX is imported."""
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    for name in list(logging.root.manager.loggerDict):
+        if name.startswith("great_expectations"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+
+
 @dataclass
 class SuiteOutcome:
     success: bool
@@ -109,11 +118,11 @@ def validate(
     clean: pd.DataFrame, contract: FeedContract, *, docs_dir: Path | None = None, run_name: str | None = None
 ) -> SuiteOutcome:
     """Validate a feed's clean rows; optionally write Data Docs to `docs_dir`."""
+    _quiet_gx()
     import great_expectations as gx
     from great_expectations.core.run_identifier import RunIdentifier
 
-    for name in ("great_expectations", "great_expectations.core"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+    _quiet_gx()
     ctx = gx.get_context(mode="ephemeral")
     ctx.variables.progress_bars = {"globally": False, "metric_calculations": False}
     if docs_dir is not None:
