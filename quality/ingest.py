@@ -136,7 +136,11 @@ def make_lookups(con, contract: FeedContract, day: dt.date) -> Lookups:
         return refs.isin(set(hits["customer_ref"]))
 
     def prior_versions(keys: pd.Series) -> pd.DataFrame:
+        # Semi-join on the first key column first, so the composite key is only built
+        # for candidate rows, not for the whole history on every day.
+        first = contract.key[0]
         frame = pd.DataFrame({"k": keys.astype("str").to_numpy()})
+        frame["k0"] = frame["k"].str.split("\x1f").str[0]
         newest = (
             ""
             if contract.immutable
@@ -148,7 +152,8 @@ def make_lookups(con, contract: FeedContract, day: dt.date) -> Lookups:
         return Warehouse.sql_df(
             con,
             f"SELECT {_key_sql(contract)} AS _key, _row_hash FROM {table} "
-            f"WHERE _partition_date < ? AND {_key_sql(contract)} IN (SELECT k FROM q) {newest}",
+            f"WHERE _partition_date < ? AND CAST({first} AS VARCHAR) IN (SELECT k0 FROM q) "
+            f"AND {_key_sql(contract)} IN (SELECT k FROM q) {newest}",
             [day],
             q=frame,
         )
