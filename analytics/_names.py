@@ -120,7 +120,11 @@ INDUSTRIES: dict[str, tuple[str, float]] = {
 }
 
 #: legal-form suffixes of enterprises with weights
-ENTERPRISE_SUFFIXES: tuple[tuple[str, float], ...] = (("有限公司", 0.75), ("股份有限公司", 0.2), ("集团有限公司", 0.05))
+ENTERPRISE_SUFFIXES: tuple[tuple[str, float], ...] = (
+    ("有限公司", 0.75),
+    ("股份有限公司", 0.2),
+    ("集团有限公司", 0.05),
+)
 
 #: partner (reseller) name middles
 PARTNER_WORDS: tuple[str, ...] = ("商贸", "供应链管理", "经销", "电子商务", "贸易")

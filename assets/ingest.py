@@ -24,12 +24,15 @@ from pipelines.partitions import daily_partitions
 from pipelines.resources import WAREHOUSE_POOL, PipelineSettings, WarehouseResource
 from quality import suites
 from quality.contracts import FEEDS, FeedContract
-from quality.ingest import DayResult, ensure_tables, ingest_day
+from quality.ingest import DayResult, chunks, ensure_tables, ingest_batch
 from quality.router import RouteContext
 
 ROWS_BALANCE = "rows_balance"
 QUARANTINE_RATE = "quarantine_rate"
 GX_SUITE = "gx_suite"
+
+#: Days routed and written together (one transaction): bounds memory in long backfills.
+BATCH_DAYS = 31
 
 
 def staging_key(feed: str) -> dg.AssetKey:
@@ -122,30 +125,31 @@ def build_ingest_asset(contract: FeedContract) -> dg.AssetsDefinition:
         results: list[DayResult] = []
         cleans: list[pd.DataFrame] = []
         started = time.monotonic()
+        ctx = RouteContext(
+            business_timezone=settings.business_timezone,
+            min_valid_date=dt.date.fromisoformat(settings.min_valid_date),
+            source_timezone=settings.source_timezones.get(feed),
+        )
         with warehouse.connect() as con:
             ensure_tables(con, contract)
-            for i, day in enumerate(days, 1):
-                ctx = RouteContext(
-                    partition_date=day,
-                    business_timezone=settings.business_timezone,
-                    min_valid_date=dt.date.fromisoformat(settings.min_valid_date),
-                    source_timezone=settings.source_timezones.get(feed),
-                )
-                result, clean = ingest_day(
+            for batch in chunks(days, BATCH_DAYS):
+                batch_results, clean = ingest_batch(
                     con,
                     contract,
-                    day,
+                    batch,
                     landing_root=Path(settings.landing_path),
                     ctx=ctx,
                     run_id=run_id,
                     speeder_seconds=settings.speeder_seconds,
                     attention_answer=settings.attention_check_answer,
                 )
-                results.append(result)
+                results += batch_results
                 if len(clean):
                     cleans.append(clean)
-                if i % 50 == 0 or i == len(days):
-                    context.log.info(f"{feed}: {i}/{len(days)} days loaded ({time.monotonic() - started:.0f}s)")
+                context.log.info(
+                    f"{feed}: {len(results)}/{len(days)} days loaded, through {batch[-1]} "
+                    f"({time.monotonic() - started:.0f}s)"
+                )
         clean_all = pd.concat(cleans, ignore_index=True) if cleans else None
         outcome = (
             suites.validate(

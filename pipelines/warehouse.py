@@ -75,7 +75,8 @@ class ColumnDef:
 
 @dataclass(frozen=True)
 class Replace:
-    """Replace the rows of `table` matching `where` with `frame`."""
+    """Replace the rows of `table` matching `where` (column = value, or column IN
+    list) with `frame`."""
 
     table: str
     columns: Sequence[ColumnDef]
@@ -192,8 +193,12 @@ class Warehouse:
         raw.execute("BEGIN")
         try:
             for i, w in enumerate(writes):
-                cond = " AND ".join(f"{_q(k)} = ?" for k in w.where) or "TRUE"
-                raw.execute(f"DELETE FROM {qualified(w.table)} WHERE {cond}", list(w.where.values()))
+                conds, params = [], []
+                for col, value in w.where.items():
+                    values = list(value) if isinstance(value, (list, tuple)) else [value]
+                    conds.append(f"{_q(col)} IN ({', '.join('?' for _ in values)})")
+                    params += values
+                raw.execute(f"DELETE FROM {qualified(w.table)} WHERE {' AND '.join(conds) or 'TRUE'}", params)
                 select = ", ".join(f"CAST({_q(c.name)} AS {c.sql_type}) AS {_q(c.name)}" for c in w.columns)
                 if isinstance(w.frame, ibis.Table):
                     sql = con.compile(w.frame)

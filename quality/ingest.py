@@ -118,26 +118,26 @@ def _key_sql(contract: FeedContract) -> str:
     return " || chr(31) || ".join(f"coalesce(CAST({k} AS VARCHAR), '')" for k in contract.key)
 
 
-def make_lookups(con, contract: FeedContract, day: dt.date) -> Lookups:
-    """Warehouse-backed look-ups that see only partitions before `day` (customers: up
-    to and including it), so a rerun of a day routes its rows the same way whatever
-    was loaded after it."""
+def make_lookups(con, contract: FeedContract, batch_start: dt.date) -> Lookups:
+    """Warehouse-backed look-ups into partitions before `batch_start` (customers: on
+    or before each row's own day), so a day routes the same way whether it runs
+    alone, inside a backfill, or again after later days were loaded."""
     table = staging_table(contract.name)
 
-    def known_customers(refs: pd.Series) -> pd.Series:
-        frame = pd.DataFrame({"ref": refs.astype("str").to_numpy()})
-        hits = Warehouse.sql_df(
+    def known_customers(rows: pd.DataFrame) -> pd.Series:
+        refs = pd.DataFrame({"ref": rows["customer_ref"].astype("str").drop_duplicates().to_numpy()})
+        first = Warehouse.sql_df(
             con,
-            "SELECT DISTINCT customer_ref FROM staging.customers WHERE _partition_date <= ? "
-            "AND customer_ref IN (SELECT ref FROM q)",
-            [day],
-            q=frame,
+            "SELECT customer_ref, min(_partition_date) AS first_day FROM staging.customers "
+            "WHERE customer_ref IN (SELECT ref FROM q) GROUP BY 1",
+            q=refs,
         )
-        return refs.isin(set(hits["customer_ref"]))
+        first_day = rows["customer_ref"].map(dict(zip(first["customer_ref"], first["first_day"], strict=True)))
+        return (pd.to_datetime(first_day) <= pd.to_datetime(rows["_partition_date"])).fillna(False)
 
     def prior_versions(keys: pd.Series) -> pd.DataFrame:
         # Semi-join on the first key column first, so the composite key is only built
-        # for candidate rows, not for the whole history on every day.
+        # for candidate rows, not for the whole history.
         first = contract.key[0]
         frame = pd.DataFrame({"k": keys.astype("str").to_numpy()})
         frame["k0"] = frame["k"].str.split("\x1f").str[0]
@@ -154,41 +154,39 @@ def make_lookups(con, contract: FeedContract, day: dt.date) -> Lookups:
             f"SELECT {_key_sql(contract)} AS _key, _row_hash FROM {table} "
             f"WHERE _partition_date < ? AND CAST({first} AS VARCHAR) IN (SELECT k0 FROM q) "
             f"AND {_key_sql(contract)} IN (SELECT k FROM q) {newest}",
-            [day],
+            [batch_start],
             q=frame,
         )
 
     def known_orders(ids: pd.Series) -> pd.Series:
-        frame = pd.DataFrame({"id": ids.astype("str").to_numpy()})
+        frame = pd.DataFrame({"id": ids.astype("str").drop_duplicates().to_numpy()})
         hits = Warehouse.sql_df(
             con,
             "SELECT DISTINCT order_id FROM staging.orders WHERE _partition_date < ? "
             "AND status = 'completed' AND order_id IN (SELECT id FROM q)",
-            [day],
+            [batch_start],
             q=frame,
         )
         return ids.isin(set(hits["order_id"]))
 
-    return Lookups(known_customers=known_customers, prior_versions=prior_versions, known_orders=known_orders)
-
-
-def prior_respondents(con, day: dt.date):
-    def lookup(rows: pd.DataFrame) -> pd.Series:
+    def prior_respondents(rows: pd.DataFrame) -> pd.Series:
         frame = rows.reset_index(drop=True).astype("str")
         frame["_i"] = range(len(frame))
         hits = Warehouse.sql_df(
             con,
             "SELECT DISTINCT q._i FROM q JOIN staging.surveys s USING (customer_ref, survey_id, wave) "
             "WHERE s._partition_date < ?",
-            [day],
+            [batch_start],
             q=frame,
         )
         return pd.Series(frame["_i"].isin(set(hits["_i"])).to_numpy(), index=rows.index)
 
-    return lookup
-
-
-# --- one day ---------------------------------------------------------------------------
+    return Lookups(
+        known_customers=known_customers,
+        prior_versions=prior_versions,
+        known_orders=known_orders,
+        prior_respondents=prior_respondents,
+    )
 
 
 @dataclass
@@ -296,80 +294,131 @@ def read_day(
     return "loaded", rows_frame, bad_frame, rejected, len(frames)
 
 
-def ingest_day(
+@dataclass
+class DayInput:
+    day: dt.date
+    status: str
+    rows: pd.DataFrame
+    malformed: pd.DataFrame
+    rejected: list[RejectedFile]
+    files_read: int
+
+
+def _empty_rows(contract: FeedContract) -> pd.DataFrame:
+    cols = (*contract.column_names, "_source_file", "_source_line", "_raw")
+    return pd.DataFrame({c: pd.Series([], dtype="int64" if c == "_source_line" else "str") for c in cols})
+
+
+def chunks(days: list[dt.date], max_days: int) -> list[list[dt.date]]:
+    """Split sorted days into runs of consecutive days, at most `max_days` long: a
+    batch may only look up partitions before its first day, so it must have no gap."""
+    out: list[list[dt.date]] = []
+    for d in sorted(days):
+        if out and d == out[-1][-1] + dt.timedelta(days=1) and len(out[-1]) < max_days:
+            out[-1].append(d)
+        else:
+            out.append([d])
+    return out
+
+
+def ingest_batch(
     con,
     contract: FeedContract,
-    day: dt.date,
+    days: list[dt.date],
     *,
     landing_root: Path,
     ctx: RouteContext,
     run_id: str,
     speeder_seconds: int = 90,
     attention_answer: int = 7,
-) -> tuple[DayResult, pd.DataFrame]:
-    """Route one day of one feed and replace its partition. Returns the result and the
-    clean frame (for the GX suite)."""
-    key = day.isoformat()
-    status, rows, malformed, rejected, files_read = read_day(Path(landing_root), contract, key, run_id)
-    if len(rows) == 0:
-        rows = pd.DataFrame(
-            {c: pd.Series([], dtype="str") for c in (*contract.column_names, "_source_file", "_source_line", "_raw")}
-        )
-    routed: Routed = route(rows, contract, ctx, make_lookups(con, contract, day), malformed if len(malformed) else None)
+) -> tuple[list[DayResult], pd.DataFrame]:
+    """Route consecutive days of one feed together and replace their partitions in
+    one transaction. Returns per-day results and the clean rows (for the GX suite)."""
+    inputs = []
+    for day in days:
+        status, rows, malformed, rejected, files_read = read_day(Path(landing_root), contract, day.isoformat(), run_id)
+        inputs.append(DayInput(day, status, rows, malformed, rejected, files_read))
+    frames = [i.rows.assign(_partition_date=pd.Timestamp(i.day)) for i in inputs if len(i.rows)]
+    rows = pd.concat(frames, ignore_index=True) if frames else _empty_rows(contract).assign(_partition_date=None)
+    bad = [i.malformed.assign(_partition_date=pd.Timestamp(i.day)) for i in inputs if len(i.malformed)]
+    routed: Routed = route(
+        rows, contract, ctx, make_lookups(con, contract, days[0]), pd.concat(bad, ignore_index=True) if bad else None
+    )
     clean = routed.clean
-    clean["_partition_date"] = day
     if contract.name == "surveys":
         clean = flag_survey_quality(
             clean,
             contract,
             speeder_seconds=speeder_seconds,
             attention_answer=attention_answer,
-            prior_respondents=prior_respondents(con, day),
+            prior_respondents=make_lookups(con, contract, days[0]).prior_respondents,
         )
     q = routed.quarantine.rename(columns={"_raw": "raw_payload"})
-    q["_partition_date"] = day
     q["run_id"] = run_id
-    result = DayResult(
-        feed=contract.name,
-        day=day,
-        status=status,
-        files_read=files_read,
-        rejected=rejected,
-        rows_read=routed.rows_read,
-        clean=len(clean),
-        quarantined=len(q),
-        deduplicated=routed.deduplicated,
-        reasons={str(k): int(v) for k, v in q["reason_code"].value_counts().sort_index().items()},
-    )
-    log_row = pd.DataFrame(
+
+    def per_day(frame: pd.DataFrame) -> dict:
+        return frame["_partition_date"].dt.date.value_counts().to_dict() if len(frame) else {}
+
+    n_clean, n_quarantined = per_day(clean), per_day(q)
+    n_bad = {i.day: len(i.malformed) for i in inputs}
+    dedup = {pd.Timestamp(k).date(): v for k, v in routed.deduplicated_by_day.items()}
+    results = []
+    for i in inputs:
+        day_q = q[q["_partition_date"].dt.date == i.day] if len(q) else q
+        results.append(
+            DayResult(
+                feed=contract.name,
+                day=i.day,
+                status=i.status,
+                files_read=i.files_read,
+                rejected=i.rejected,
+                rows_read=len(i.rows) + n_bad[i.day],
+                clean=int(n_clean.get(i.day, 0)),
+                quarantined=int(n_quarantined.get(i.day, 0)),
+                deduplicated=int(dedup.get(i.day, 0)),
+                reasons={str(k): int(v) for k, v in day_q["reason_code"].value_counts().sort_index().items()},
+            )
+        )
+    log_rows = pd.DataFrame(
         [
             {
                 "feed": contract.name,
-                "_partition_date": day,
-                "status": status,
-                "files_read": files_read,
-                "files_rejected": len(rejected),
-                "rows_read": result.rows_read,
-                "clean": result.clean,
-                "quarantined": result.quarantined,
-                "deduplicated": result.deduplicated,
+                "_partition_date": r.day,
+                "status": r.status,
+                "files_read": r.files_read,
+                "files_rejected": len(r.rejected),
+                "rows_read": r.rows_read,
+                "clean": r.clean,
+                "quarantined": r.quarantined,
+                "deduplicated": r.deduplicated,
                 "run_id": run_id,
             }
+            for r in results
         ]
     )
     rej = pd.DataFrame(
-        [{**asdict(r), "feed": contract.name, "_partition_date": day, "run_id": run_id} for r in rejected],
+        [
+            {**asdict(f), "feed": contract.name, "_partition_date": r.day, "run_id": run_id}
+            for r in results
+            for f in r.rejected
+        ],
         columns=[c.name for c in REJECTED_COLUMNS],
     )
     cols = staging_columns(contract)
-    part = {"_partition_date": day}
+    part = {"_partition_date": list(days)}
     Warehouse.replace_rows(
         con,
         [
             Replace(staging_table(contract.name), cols, clean[[c.name for c in cols]], part),
             Replace(quarantine_table(contract.name), QUARANTINE_COLUMNS, q[[c.name for c in QUARANTINE_COLUMNS]], part),
-            Replace(LOG_TABLE, LOG_COLUMNS, log_row, {"feed": contract.name, **part}),
+            Replace(LOG_TABLE, LOG_COLUMNS, log_rows, {"feed": contract.name, **part}),
             Replace(REJECTED_TABLE, REJECTED_COLUMNS, rej, {"feed": contract.name, **part}),
         ],
     )
-    return result, clean
+    return results, clean
+
+
+def ingest_day(con, contract: FeedContract, day: dt.date, **kw) -> tuple[DayResult, pd.DataFrame]:
+    """One day of one feed (a nightly run, or a test)."""
+    results, clean = ingest_batch(con, contract, [day], **kw)
+    return results[0], clean

@@ -42,34 +42,39 @@ _FALSE = {"false", "f", "no", "n", "0", "否"}
 
 @dataclass(frozen=True)
 class RouteContext:
-    partition_date: dt.date
     business_timezone: str = "Asia/Shanghai"
     min_valid_date: dt.date = dt.date(2000, 1, 1)
     #: time zone for offset-less timestamps; None means they are NAIVE_TIMESTAMP.
     source_timezone: str | None = None
 
 
-def _no_customers(refs: pd.Series) -> pd.Series:
-    return pd.Series(False, index=refs.index)
+def _nothing_known(frame: pd.DataFrame) -> pd.Series:
+    return pd.Series(False, index=frame.index)
 
 
-def _no_prior(keys: pd.DataFrame) -> pd.DataFrame:
+def _no_prior(keys: pd.Series) -> pd.DataFrame:
     return pd.DataFrame({"_key": pd.Series([], dtype="str"), "_row_hash": pd.Series([], dtype="int64")})
 
 
 @dataclass
 class Lookups:
-    """What the router may know about earlier partitions.
+    """What the router may know about partitions loaded *before* this batch.
 
-    - known_customers(refs) -> bool per ref: in staging.customers up to this day;
-    - prior_versions(keys) -> rows (_key, _row_hash) of earlier partitions for the
-      given keys (for mutable feeds: only each key's newest version);
-    - known_orders(ids) -> bool per id: a completed order loaded earlier.
+    A batch is a run of consecutive days; the router resolves references between
+    days inside the batch itself, and asks these only about earlier partitions:
+
+    - known_customers(frame[customer_ref, _partition_date]) -> bool per row: the
+      customer is in staging.customers on or before the row's day;
+    - prior_versions(keys) -> (_key, _row_hash) of earlier partitions (mutable
+      feeds: only each key's newest version);
+    - known_orders(ids) -> order_id of completed orders loaded earlier;
+    - prior_respondents(frame[customer_ref, survey_id, wave]) -> bool per row.
     """
 
-    known_customers: Callable[[pd.Series], pd.Series] = _no_customers
+    known_customers: Callable[[pd.DataFrame], pd.Series] = _nothing_known
     prior_versions: Callable[[pd.Series], pd.DataFrame] = _no_prior
-    known_orders: Callable[[pd.Series], pd.Series] = _no_customers
+    known_orders: Callable[[pd.Series], pd.Series] = _nothing_known
+    prior_respondents: Callable[[pd.DataFrame], pd.Series] = _nothing_known
     extra: dict[str, object] = field(default_factory=dict)
 
 
@@ -79,6 +84,7 @@ class Routed:
     quarantine: pd.DataFrame
     deduplicated: int
     rows_read: int
+    deduplicated_by_day: dict = field(default_factory=dict)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -172,7 +178,7 @@ def cast(frame: pd.DataFrame, contract: FeedContract, ctx: RouteContext, verdict
             ok = s.str.fullmatch(_DATE, na=False)
             d = pd.to_datetime(s.where(ok), format="%Y-%m-%d", errors="coerce")
             bad = present & d.isna()
-            typed[c.name] = d.dt.date
+            typed[c.name] = d
         elif c.type == "timestamp":
             ts, naive, gap = _cast_timestamp(s, ctx)
             verdicts.mark(naive, reasons.NAIVE_TIMESTAMP, f"{c.name} has no UTC offset: " + s.fillna(""))
@@ -218,29 +224,30 @@ def check_domain(typed: pd.DataFrame, contract: FeedContract, verdicts: _Verdict
 
 
 def business_dates(typed: pd.DataFrame, column: Column, ctx: RouteContext) -> pd.Series:
+    """Calendar day in the business time zone, as a naive datetime64 at midnight."""
     s = typed[column.name]
     if column.type == "timestamp":
-        return s.dt.tz_convert(ctx.business_timezone).dt.date
+        return s.dt.tz_convert(ctx.business_timezone).dt.tz_localize(None).dt.normalize()
     return s
 
 
-def check_dates(typed: pd.DataFrame, contract: FeedContract, ctx: RouteContext, verdicts: _Verdicts) -> pd.Series:
-    """FUTURE_DATE / DATE_OUT_OF_RANGE; returns the row's business date."""
+def check_dates(
+    typed: pd.DataFrame, partition: pd.Series, contract: FeedContract, ctx: RouteContext, verdicts: _Verdicts
+) -> pd.Series:
+    """FUTURE_DATE (after the row's partition day) / DATE_OUT_OF_RANGE; returns the
+    row's business date (datetime64, midnight)."""
     bdate = business_dates(typed, contract.column(contract.event_column), ctx)
+    floor = pd.Timestamp(ctx.min_valid_date)
     for name in (contract.event_column, *contract.checked_dates, *contract.range_only_dates):
         d = bdate if name == contract.event_column else business_dates(typed, contract.column(name), ctx)
-        present = d.notna()
-        dd = d.where(present, ctx.partition_date)
         if name not in contract.range_only_dates:
             verdicts.mark(
-                present & (dd > ctx.partition_date),
+                d > partition,
                 reasons.FUTURE_DATE,
-                f"{name} after the partition date {ctx.partition_date}: " + d.astype("str"),
+                f"{name} after the partition's business day: " + d.dt.strftime("%Y-%m-%d"),
             )
         verdicts.mark(
-            present & (dd < ctx.min_valid_date),
-            reasons.DATE_OUT_OF_RANGE,
-            f"{name} before {ctx.min_valid_date}: " + d.astype("str"),
+            d < floor, reasons.DATE_OUT_OF_RANGE, f"{name} before {ctx.min_valid_date}: " + d.dt.strftime("%Y-%m-%d")
         )
     return bdate
 
@@ -256,6 +263,8 @@ def canonical_hash(typed: pd.DataFrame, contract: FeedContract) -> pd.Series:
         s = typed[c.name]
         if c.type == "timestamp":
             canon[c.name] = s.dt.strftime("%Y-%m-%dT%H:%M:%S.%f").fillna("")
+        elif c.type == "date":
+            canon[c.name] = s.dt.strftime("%Y-%m-%d").fillna("")
         elif c.type == "money":
             canon[c.name] = pd.to_numeric(s, errors="coerce").map(lambda v: "" if pd.isna(v) else f"{v:.2f}")
         else:
@@ -278,109 +287,148 @@ def route(
     lookups: Lookups | None = None,
     malformed: pd.DataFrame | None = None,
 ) -> Routed:
-    """Route one partition's rows.
+    """Route a batch of consecutive partitions (one day, or a backfill chunk).
 
-    `raw` holds the contract columns as strings plus lineage (`_source_file`,
-    `_source_line`, `_raw`), in file order; `malformed` holds lines the reader
-    could not split (`_source_file`, `_source_line`, `_raw`, `detail`).
+    `raw` holds the contract columns as strings plus `_partition_date` and lineage
+    (`_source_file`, `_source_line`, `_raw`), ordered by day, file and line;
+    `malformed` holds lines the reader could not split (`_partition_date`,
+    `_source_file`, `_source_line`, `_raw`, `detail`).
+
+    A row's fate depends only on its own day and earlier days, never on later ones,
+    so routing a range in one batch gives exactly what routing its days one by one
+    would: days inside the batch see each other here, days before it come from
+    `lookups`.
     """
     lookups = lookups or Lookups()
     raw = raw.reset_index(drop=True)
+    partition = pd.to_datetime(raw["_partition_date"])
     verdicts = _Verdicts(raw.index)
     norm = normalise(raw, contract)
     typed = cast(norm, contract, ctx, verdicts)
     check_domain(typed, contract, verdicts)
-    bdate = check_dates(typed, contract, ctx, verdicts)
-
+    typed["business_date"] = check_dates(typed, partition, contract, ctx, verdicts)
+    typed["_partition_date"] = partition
     typed["_key"] = key_of(typed, contract)
     typed["_row_hash"] = canonical_hash(typed, contract)
-    typed["business_date"] = bdate
+    shown_key = typed["_key"].str.replace("\x1f", "/")
 
-    # Exact duplicates within the day: keep the first in file order, count the rest.
+    # 1. Within a day: exact copies are counted once; several versions of a key conflict.
     valid = verdicts.open
-    dup_exact = pd.Series(False, index=typed.index)
-    vt = typed[valid]
-    dup_exact[vt.index] = vt.duplicated(["_key", "_row_hash"], keep="first")
-    survivors = valid & ~dup_exact
-    st = typed[survivors]
-    versions = st.groupby("_key")["_row_hash"].transform("nunique")
+    dedup = pd.Series(False, index=typed.index)
+    vt = typed.loc[valid, ["_partition_date", "_key", "_row_hash"]]
+    dedup[vt.index] = vt.duplicated(keep="first")
+    st = typed.loc[valid & ~dedup, ["_partition_date", "_key"]]
+    versions = st.groupby(["_partition_date", "_key"])["_key"].transform("size")
     conflict = pd.Series(False, index=typed.index)
     conflict[st.index] = versions > 1
-    shown_key = typed["_key"].str.replace("\x1f", "/")
-    verdicts.mark(conflict, reasons.DUPLICATE_CONFLICT, "same key, different content in this partition: " + shown_key)
+    verdicts.mark(conflict, reasons.DUPLICATE_CONFLICT, "same key, different content on the same day: " + shown_key)
 
-    # Against earlier partitions.
-    redelivered = pd.Series(False, index=typed.index)
-    open_now = verdicts.open & ~dup_exact
-    if open_now.any():
-        prior = lookups.prior_versions(typed.loc[open_now, "_key"].drop_duplicates())
-        if len(prior):
-            seen = (
-                typed.loc[open_now, ["_key", "_row_hash"]]
-                .reset_index()
-                .merge(prior.rename(columns={"_row_hash": "_prior_hash"}), on="_key", how="inner")
-            )
-            same = seen.loc[seen["_row_hash"] == seen["_prior_hash"], "index"].unique()
-            redelivered[same] = True
-            differs = seen.loc[~seen["index"].isin(same), "index"].unique()
-            if contract.immutable:
-                m = pd.Series(False, index=typed.index)
-                m[differs] = True
-                verdicts.mark(
-                    m,
-                    reasons.DUPLICATE_CONFLICT,
-                    "an earlier partition loaded this key with different content: " + shown_key,
-                )
-
-    # References.
-    if "status" in typed and "original_order_id" in typed:
-        is_return = verdicts.open & ~dup_exact & ~redelivered & (typed["status"] == "returned")
-        if is_return.any():
-            orig = typed["original_order_id"]
-            batch_orders = set(typed.loc[verdicts.open & (typed["status"] == "completed"), "order_id"])
-            in_batch = orig.isin(batch_orders)
-            known = pd.Series(False, index=typed.index)
-            ask = is_return & orig.notna() & ~in_batch
-            if ask.any():
-                known[ask] = lookups.known_orders(orig[ask]).to_numpy()
-            verdicts.mark(
-                is_return & ~(in_batch | known),
-                reasons.ORPHAN_RETURN,
-                "original order not found: " + orig.astype("str"),
-            )
+    # 2. References to other feeds and earlier orders.
+    _check_returns(typed, verdicts, dedup, lookups)
     if contract.customer_column:
         ref = typed[contract.customer_column]
-        ask = verdicts.open & ~dup_exact & ~redelivered & ref.notna()
+        ask = verdicts.open & ~dedup & ref.notna()
         if ask.any():
-            known = pd.Series(True, index=typed.index)
-            known[ask] = lookups.known_customers(ref[ask]).to_numpy()
-            verdicts.mark(
-                ask & ~known, reasons.UNKNOWN_CUSTOMER, "customer not in staging.customers: " + ref.astype("str")
-            )
+            known = lookups.known_customers(pd.DataFrame({"customer_ref": ref[ask], "_partition_date": partition[ask]}))
+            hit = pd.Series(True, index=typed.index)
+            hit[ask] = known.to_numpy()
+            verdicts.mark(~hit, reasons.UNKNOWN_CUSTOMER, "customer not in staging.customers: " + ref.astype("str"))
 
-    dedup = (dup_exact | redelivered) & verdicts.open
+    # 3. Against earlier days: the same row again is a re-delivery (counted); for
+    #    immutable events another version of a loaded key is a conflict.
+    _check_earlier_days(typed, contract, verdicts, dedup, lookups, shown_key)
+
+    dedup &= verdicts.open
     clean_mask = verdicts.open & ~dedup
-    lineage = raw[["_source_file", "_source_line"]]
-    clean = pd.concat([typed.loc[clean_mask].drop(columns=["_key"]), lineage[clean_mask]], axis=1)
-    clean["business_date"] = clean["business_date"].astype("object")
+    clean = pd.concat([typed.loc[clean_mask].drop(columns=["_key"]), raw.loc[clean_mask, LINEAGE[:2]]], axis=1)
 
-    q = raw.loc[~verdicts.open, ["_source_file", "_source_line", "_raw"]].copy()
+    q = raw.loc[~verdicts.open, ["_partition_date", *LINEAGE]].copy()
     q["reason_code"] = verdicts.code[~verdicts.open]
     q["reason_detail"] = verdicts.detail[~verdicts.open]
     if malformed is not None and len(malformed):
-        m = malformed[["_source_file", "_source_line", "_raw"]].copy()
+        m = malformed[["_partition_date", *LINEAGE]].copy()
         m["reason_code"] = reasons.MALFORMED_ROW
         m["reason_detail"] = malformed["detail"].to_numpy()
         q = pd.concat([m, q], ignore_index=True)
+    q["_partition_date"] = pd.to_datetime(q["_partition_date"])
     q["reprocessable"] = q["reason_code"].isin(reasons.REPROCESSABLE)
-    q = q.sort_values(["_source_file", "_source_line"], kind="stable").reset_index(drop=True)
-    n_malformed = 0 if malformed is None else len(malformed)
+    q = q.sort_values(["_partition_date", "_source_file", "_source_line"], kind="stable").reset_index(drop=True)
+    dedup_days = typed.loc[dedup, "_partition_date"]
     return Routed(
         clean=clean.reset_index(drop=True),
         quarantine=q,
         deduplicated=int(dedup.sum()),
-        rows_read=len(raw) + n_malformed,
+        rows_read=len(raw) + (0 if malformed is None else len(malformed)),
+        deduplicated_by_day=dedup_days.value_counts().to_dict(),
     )
+
+
+def _check_returns(typed: pd.DataFrame, verdicts: _Verdicts, dedup: pd.Series, lookups: Lookups) -> None:
+    """ORPHAN_RETURN: the original must be a completed order loaded on or before the
+    return's day (earlier batch days and the same day count)."""
+    if "original_order_id" not in typed:
+        return
+    is_return = verdicts.open & ~dedup & (typed["status"] == "returned")
+    if not is_return.any():
+        return
+    orig = typed["original_order_id"]
+    completed = typed.loc[verdicts.open & (typed["status"] == "completed")]
+    first_day = completed.groupby("order_id")["_partition_date"].min()
+    batch_day = pd.to_datetime(orig[is_return].map(first_day.to_dict()))
+    in_batch = (batch_day <= typed.loc[is_return, "_partition_date"]).reindex(typed.index, fill_value=False)
+    ask = is_return & orig.notna() & ~in_batch
+    known = pd.Series(False, index=typed.index)
+    if ask.any():
+        known[ask] = lookups.known_orders(orig[ask]).to_numpy()
+    verdicts.mark(
+        is_return & ~(in_batch | known), reasons.ORPHAN_RETURN, "original order not found: " + orig.astype("str")
+    )
+
+
+def _check_earlier_days(
+    typed: pd.DataFrame,
+    contract: FeedContract,
+    verdicts: _Verdicts,
+    dedup: pd.Series,
+    lookups: Lookups,
+    shown_key: pd.Series,
+) -> None:
+    live = typed.loc[verdicts.open & ~dedup, ["_partition_date", "_key", "_row_hash"]]
+    if live.empty:
+        return
+    prior = lookups.prior_versions(live["_key"].drop_duplicates())
+    if contract.immutable:
+        # The version that stands is the one loaded first: from before the batch if
+        # any, else the earliest day in the batch. Later days: equal → re-delivery,
+        # different → conflict.
+        stand = live.sort_values("_partition_date", kind="stable").drop_duplicates("_key", keep="first")
+        standing = pd.concat(
+            [
+                prior[["_key", "_row_hash"]].assign(_from_before=True),
+                stand[["_key", "_row_hash"]].assign(_from_before=False).set_axis(stand.index),
+            ]
+        ).drop_duplicates("_key", keep="first")
+        first_idx = stand.index[~stand["_key"].isin(set(prior["_key"]))]
+        merged = (
+            live.reset_index()
+            .merge(standing.rename(columns={"_row_hash": "_standing"}), on="_key", how="left")
+            .set_index("index")
+        )
+        later = ~merged.index.isin(first_idx)
+        same = later & (merged["_row_hash"] == merged["_standing"]).to_numpy()
+        differs = later & ~same
+        dedup[merged.index[same]] = True
+        m = pd.Series(False, index=typed.index)
+        m[merged.index[differs]] = True
+        verdicts.mark(m, reasons.DUPLICATE_CONFLICT, "an earlier day loaded this key with other content: " + shown_key)
+        return
+    # Mutable: a restatement equal to the key's newest earlier version is a re-delivery.
+    ordered = live.sort_values(["_key", "_partition_date"], kind="stable")
+    ordered["_row_hash"] = ordered["_row_hash"].astype("Int64")  # nullable: hashes must not pass through float
+    previous = ordered.groupby("_key")["_row_hash"].shift(1)
+    newest = prior.drop_duplicates("_key").set_index("_key")["_row_hash"].astype("Int64")
+    previous = previous.fillna(ordered["_key"].map(newest).astype("Int64"))
+    dedup[ordered.index[(ordered["_row_hash"] == previous).fillna(False).to_numpy(dtype=bool)]] = True
 
 
 def flag_survey_quality(
@@ -392,8 +440,8 @@ def flag_survey_quality(
     prior_respondents: Callable[[pd.DataFrame], pd.Series],
 ) -> pd.DataFrame:
     """Flag, never delete: speeders, straight-liners, failed attention checks and
-    repeat respondents (same customer, survey and wave; the earliest response is
-    the unflagged one, here and across earlier partitions)."""
+    repeat respondents (same customer, survey and wave answered before: on an
+    earlier day, or earlier the same day by start time then response id)."""
     out = clean.copy()
     out["is_speeder"] = (out["duration_s"] < speeder_seconds).fillna(False).astype(bool)
     grid = out[list(contract.grid_columns)]
@@ -401,22 +449,11 @@ def flag_survey_quality(
     att = out["attention_check"]
     out["failed_attention"] = (att.notna() & (att != attention_answer)).fillna(False).astype(bool)
     ident = out["customer_ref"].notna()
-    order = out.sort_values(["started_at", "response_id"], kind="stable").index
+    who = ["customer_ref", "survey_id", "wave"]
+    ranked = out.sort_values(["_partition_date", "started_at", "response_id"], kind="stable")
     dup = pd.Series(False, index=out.index)
-    ranked = out.loc[order]
-    dup[order] = (
-        ranked["customer_ref"].notna() & ranked.duplicated(["customer_ref", "survey_id", "wave"], keep="first")
-    ).to_numpy()
+    dup[ranked.index] = (ranked["customer_ref"].notna() & ranked.duplicated(who, keep="first")).to_numpy()
     if ident.any():
-        earlier = prior_respondents(out.loc[ident, ["customer_ref", "survey_id", "wave"]])
-        dup[ident] = dup[ident].to_numpy() | earlier.to_numpy()
+        dup[ident] = dup[ident].to_numpy() | prior_respondents(out.loc[ident, who]).to_numpy()
     out["is_duplicate_respondent"] = dup.astype(bool)
     return out
-
-
-def empty_like_clean(contract: FeedContract) -> pd.DataFrame:
-    return route(
-        pd.DataFrame({c: pd.Series([], dtype="str") for c in (*contract.column_names, *LINEAGE)}),
-        contract,
-        RouteContext(dt.date(2000, 1, 1)),
-    ).clean

@@ -41,7 +41,7 @@ class Env:
                     FEEDS[f],
                     d,
                     landing_root=self.landing,
-                    ctx=RouteContext(d, source_timezone=source_timezone if f == feed else None),
+                    ctx=RouteContext(source_timezone=source_timezone if f == feed else None),
                     run_id="test",
                 )
             staging = Warehouse.sql_df(con, f"SELECT * FROM staging.{feed} WHERE _partition_date = ?", [d])

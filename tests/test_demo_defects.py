@@ -89,8 +89,8 @@ def test_every_planted_bad_row_has_its_reason(loaded):
 def test_nothing_is_quarantined_that_was_not_planted(loaded):
     _, defects, _, tables = loaded
     planted = {(_source(d), d["line"]) for d in defects if d["line"] is not None}
-    q = tables["quarantine"]
-    extra = [r for r in q.itertuples() if (r._source_file, r._source_line) not in planted]
+    q = tables["quarantine"].to_dict("records")
+    extra = [r for r in q if (r["_source_file"], r["_source_line"]) not in planted]
     assert not extra, extra[:5]
 
 
@@ -111,7 +111,8 @@ def test_every_rejected_file_has_its_sidecar(loaded):
     files = [d for d in defects if d["expected"].startswith("FILE_REJECTED:")]
     assert files, "the generator planted no file defects"
     rejected = {
-        (r.feed, str(r._partition_date)[:10], r.file_name): r.reason_code for r in tables["rejected"].itertuples()
+        (r["feed"], str(r["_partition_date"])[:10], r["file_name"]): r["reason_code"]
+        for r in tables["rejected"].to_dict("records")
     }
     for d in files:
         reason = d["expected"].split(":", 1)[1]

@@ -1,0 +1,2502 @@
+"""Demo data for the CRM pipeline: a landing zone full of realistic feed files whose
+generating process is known, so that every model downstream can be checked against
+the truth it should recover.
+
+What is planted (all of it in `DemoParams`, written out to ``ground_truth.json``):
+
+- persons (individuals, enterprises, government bodies, partners), each delivered as
+  1-3 customer records from different source systems with differently formatted phones,
+  differently cased e-mails and a shared tax id: identity resolution has a known answer;
+- purchases from a BG/NBD process (rates lambda ~ Gamma(r, alpha), dropout p ~ Beta(a, b),
+  time in days) and order values from Gamma-Gamma (nu ~ Gamma(q, gamma), z ~ Gamma(p, nu));
+- payments driven by a latent credit grade; satisfaction surveys from an ACSI structural
+  model with planted path coefficients, Kano categories and importance/performance means,
+  plus speeders, straight-liners, duplicate respondents and attention-check failures;
+- service interactions whose complaint rate falls with the person's satisfaction.
+
+With ``defects > 0`` bad inputs are planted as *extra* rows and files (the clean process
+stays complete) and each one is listed in ``defects.json`` with the reason code the
+router must give it.
+
+The hot path is vectorised: every column is a small lookup table of byte strings (the
+separator baked in) and a per-row index, and rows are laid out in a byte buffer by one
+gather and one scatter per table, a chunk of whole days at a time, while a writer
+thread writes the previous chunk's files. Python loops run per day, per wave, per table
+or per planted defect, never per row of the clean data.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import hashlib
+import io
+import json
+import math
+import os
+import shutil
+import statistics
+import time
+import unicodedata
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, fields
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from quality import reasons
+from quality.contracts import FEEDS, SERVICE_ATTRIBUTES, FeedContract
+from quality.landing import ManifestEntry, write_manifest
+
+from analytics import _names as names
+
+__all__ = ["DemoParams", "generate"]
+
+TIME_ZONE = "Asia/Shanghai"
+UTC_OFFSET = "+08:00"
+KINDS: tuple[str, ...] = ("individual", "enterprise", "government", "partner")
+SYSTEMS: tuple[str, ...] = ("crm", "web", "store", "erp")
+SYSTEM_PREFIX: dict[str, str] = {"crm": "CRM", "web": "WEB", "store": "STO", "erp": "ERP"}
+ORDER_CHANNELS: tuple[str, ...] = ("store", "web", "app", "phone", "sales_rep")
+CONTACT_CHANNELS: tuple[str, ...] = ("phone", "email", "web", "app", "store", "wechat")
+INTERACTION_TYPES: tuple[str, ...] = ("complaint", "praise", "suggestion", "campaign_response")
+ACQUISITION_CHANNELS: tuple[str, ...] = (
+    "organic",
+    "search",
+    "social",
+    "referral",
+    "trade_show",
+    "direct_sales",
+    "partner",
+)
+GRADES: tuple[str, ...] = ("A", "B", "C", "D")
+LATENTS: tuple[str, ...] = ("CE", "PQ", "PV", "SAT", "COMPLAINT", "LOYALTY")
+#: survey item -> latent variable it measures
+ITEM_LATENT: dict[str, str] = {
+    "exp_1": "CE",
+    "exp_2": "CE",
+    "exp_3": "CE",
+    "qual_1": "PQ",
+    "qual_2": "PQ",
+    "qual_3": "PQ",
+    "value_1": "PV",
+    "value_2": "PV",
+    "sat_1": "SAT",
+    "sat_2": "SAT",
+    "sat_3": "SAT",
+    "complaint": "COMPLAINT",
+    "repurchase": "LOYALTY",
+    "price_tolerance": "LOYALTY",
+    "recommend": "LOYALTY",
+}
+KANO_CATEGORIES: tuple[str, ...] = ("M", "O", "A", "I", "R", "Q")
+#: Kano evaluation table, rows = functional answer 1..5, columns = dysfunctional 1..5
+KANO_TABLE: tuple[str, ...] = ("QAAAO", "RIIIM", "RIIIM", "RIIIM", "RRRRQ")
+SECONDS_PER_DAY = 86_400
+ID_DIGITS = 10
+
+
+def _param(default: Any, doc: str) -> Any:
+    return field(default=default, metadata={"doc": doc})
+
+
+def _param_f(factory: Callable[[], Any], doc: str) -> Any:
+    return field(default_factory=factory, metadata={"doc": doc})
+
+
+@dataclass(frozen=True)
+class DemoParams:
+    """Every planted parameter of the demo process, with its default.
+
+    Shares are probabilities; times are in days unless the name says otherwise; money
+    is CNY. The docs of the fields are written to ``ground_truth.json``.
+    """
+
+    # -- population and customer records ------------------------------------------------
+    kind_shares: Mapping[str, float] = _param_f(
+        lambda: {"individual": 0.80, "enterprise": 0.12, "government": 0.03, "partner": 0.05},
+        "Share of persons by customer kind.",
+    )
+    initial_share: float = _param(
+        0.30, "Share of persons already customers at the start: born (first purchase) on the first day."
+    )
+    records_per_person: tuple[float, ...] = _param(
+        (0.60, 0.30, 0.10), "Probability that a person has 1, 2 or 3 customer records (source systems)."
+    )
+    phone_missing: float = _param(0.08, "Share of customer records without a phone number.")
+    email_missing: float = _param(0.15, "Share of customer records without an e-mail address.")
+    tax_id_missing: float = _param(0.10, "Share of web/store records of organisations without the tax id.")
+    # -- purchases: BG/NBD ------------------------------------------------------------------
+    r: float = _param(0.8, "BG/NBD: shape of the Gamma distribution of purchase rates lambda (per day).")
+    alpha: float = _param(60.0, "BG/NBD: scale (days) of the Gamma distribution of lambda: lambda ~ Gamma(r, 1/alpha).")
+    a: float = _param(0.8, "BG/NBD: first shape of the Beta distribution of the dropout probability p.")
+    b: float = _param(3.0, "BG/NBD: second shape of the Beta distribution of the dropout probability p.")
+    loyalty_dropout_corr: float = _param(
+        0.3,
+        "Rank correlation between a person's latent disloyalty (-LOYALTY) and dropout p; the marginal "
+        "of p stays exactly Beta(a, b).",
+    )
+    # -- spend: Gamma-Gamma ------------------------------------------------------------------
+    gg_p: float = _param(6.0, "Gamma-Gamma: shape p of the order value z ~ Gamma(p, rate nu).")
+    gg_q: float = _param(4.0, "Gamma-Gamma: shape q of nu ~ Gamma(q, rate gamma).")
+    gg_gamma: float = _param(150.0, "Gamma-Gamma: rate gamma of nu; mean order value = p*gamma/(q-1) CNY.")
+    lines_per_order: tuple[float, ...] = _param(
+        (0.50, 0.25, 0.15, 0.10), "Probability of 1..4 lines per order (fewer when the order is small)."
+    )
+    quantity: tuple[float, ...] = _param((0.70, 0.22, 0.08), "Probability of quantity 1..3 on a line.")
+    discount_rates: tuple[tuple[float, float], ...] = _param(
+        ((0.0, 0.55), (0.05, 0.15), (0.10, 0.15), (0.20, 0.10), (0.30, 0.05)),
+        "(discount rate, probability) of a line's promotional discount.",
+    )
+    cancel_share: float = _param(0.02, "Share of orders cancelled (all lines status 'cancelled', no invoice).")
+    return_share: float = _param(0.03, "Share of completed lines returned later (a separate 'RT' order row).")
+    return_delay_days: tuple[float, float] = _param((1.0, 14.0), "Uniform delay of a return after the order.")
+    channel_weights: Mapping[str, tuple[float, ...]] = _param_f(
+        lambda: {"individual": (0.35, 0.30, 0.28, 0.07, 0.0), "organisation": (0.05, 0.20, 0.05, 0.15, 0.55)},
+        "Order channel weights (store, web, app, phone, sales_rep) by individual / organisation.",
+    )
+    main_channel_share: float = _param(0.6, "Probability that an order uses the person's main channel.")
+    # -- payments -----------------------------------------------------------------------------
+    payment_terms_days: int = _param(30, "Organisations' invoices are due this many days after issue.")
+    grade_shares: Mapping[str, Mapping[str, float]] = _param_f(
+        lambda: {
+            "individual": {"A": 0.85, "B": 0.10, "C": 0.04, "D": 0.01},
+            "enterprise": {"A": 0.40, "B": 0.35, "C": 0.18, "D": 0.07},
+            "government": {"A": 0.55, "B": 0.35, "C": 0.10, "D": 0.0},
+            "partner": {"A": 0.30, "B": 0.35, "C": 0.23, "D": 0.12},
+        },
+        "Latent credit grade shares by kind. Individuals pay at once whatever their grade.",
+    )
+    grade_lateness: Mapping[str, tuple[int, int, float]] = _param_f(
+        lambda: {"A": (-20, 0, 0.0), "B": (-5, 15, 0.0), "C": (5, 60, 0.05), "D": (30, 150, 0.30)},
+        "Per grade (min, max) days paid after the due date (uniform) and the share never paid (organisations).",
+    )
+    # -- surveys -------------------------------------------------------------------------------
+    survey_share: float = _param(0.10, "Share of persons alive at a wave's start sampled for that wave.")
+    anonymous_share: float = _param(0.10, "Anonymous responses per wave, as a share of the identified ones.")
+    version2_from_wave: int = _param(3, "Index (0-based) of the first wave answered with questionnaire version 2.")
+    acsi_paths: Mapping[str, float] = _param_f(
+        lambda: {
+            "CE->PQ": 0.55,
+            "CE->PV": 0.20,
+            "PQ->PV": 0.50,
+            "CE->SAT": 0.15,
+            "PQ->SAT": 0.45,
+            "PV->SAT": 0.30,
+            "SAT->COMPLAINT": -0.45,
+            "SAT->LOYALTY": 0.55,
+            "COMPLAINT->LOYALTY": -0.15,
+        },
+        "ACSI structural model: standardised path coefficients between latent variables (unit variance).",
+    )
+    acsi_loadings: Mapping[str, float] = _param_f(
+        lambda: {
+            "exp_1": 0.80,
+            "exp_2": 0.75,
+            "exp_3": 0.70,
+            "qual_1": 0.88,
+            "qual_2": 0.85,
+            "qual_3": 0.80,
+            "value_1": 0.90,
+            "value_2": 0.85,
+            "sat_1": 0.92,
+            "sat_2": 0.88,
+            "sat_3": 0.85,
+            "complaint": 0.85,
+            "repurchase": 0.88,
+            "price_tolerance": 0.70,
+            "recommend": 0.85,
+        },
+        "Standardised loading of each survey item on its latent variable (item = loading*LV + noise).",
+    )
+    acsi_item_means: Mapping[str, float] = _param_f(
+        lambda: {"CE": 7.8, "PQ": 7.5, "PV": 6.9, "SAT": 7.4, "LOYALTY": 7.1},
+        "Mean of the items of each latent on the 1-10 scale before rounding and clipping.",
+    )
+    acsi_item_sd: float = _param(1.7, "Standard deviation of an item on the 1-10 scale (recommend: +0.3).")
+    complaint_share: float = _param(0.15, "Share of respondents answering complaint = true.")
+    kano: Mapping[str, str] = _param_f(
+        lambda: {"delivery": "M", "product_quality": "O", "price": "O", "after_sales": "A", "staff": "I"},
+        "Planted Kano category per service attribute (M must-be, O one-dimensional, A attractive, "
+        "I indifferent, R reverse, Q questionable).",
+    )
+    kano_share: float = _param(0.60, "Share of answers pairs that fall into the planted Kano category.")
+    kano_noise: Mapping[str, float] = _param_f(
+        lambda: {"M": 0.2, "O": 0.2, "A": 0.2, "I": 0.3, "R": 0.07, "Q": 0.03},
+        "Distribution of the category of the other (noise) answer pairs.",
+    )
+    ipa_importance: Mapping[str, float] = _param_f(
+        lambda: {"delivery": 8.5, "product_quality": 8.7, "price": 7.9, "after_sales": 6.2, "staff": 6.0},
+        "Mean importance (1-10) per service attribute.",
+    )
+    ipa_performance: Mapping[str, float] = _param_f(
+        lambda: {"delivery": 6.2, "product_quality": 8.3, "price": 6.0, "after_sales": 8.1, "staff": 6.3},
+        "Mean performance (1-10) per service attribute; performance also loads 0.5 on perceived quality.",
+    )
+    ipa_sd: float = _param(1.4, "Standard deviation of importance and performance answers.")
+    duration_median_s: float = _param(420.0, "Median questionnaire duration (lognormal), seconds.")
+    duration_sigma: float = _param(0.45, "Log-scale standard deviation of the duration.")
+    speeder_share: float = _param(0.03, "Share of responses completed in under 60 seconds (speeders).")
+    straightliner_share: float = _param(0.02, "Share of responses with all 11 ACSI grid items identical.")
+    duplicate_share: float = _param(0.01, "Share of extra responses by a respondent already in the same wave.")
+    attention_fail_share: float = _param(0.02, "Share of responses failing the attention check (not 7).")
+    comment_share: float = _param(0.25, "Share of responses with a free-text comment.")
+    comment_special_share: float = _param(
+        0.15, "Share of comments containing an ASCII comma, a double quote or a newline (CSV-quoted)."
+    )
+    # -- interactions ---------------------------------------------------------------------------
+    interaction_rates: Mapping[str, float] = _param_f(
+        lambda: {"complaint": 0.0012, "praise": 0.0006, "suggestion": 0.0004, "campaign_response": 0.0015},
+        "Base rate per day of each interaction type while the person is active (birth to dropout).",
+    )
+    interaction_effects: Mapping[str, tuple[str, float]] = _param_f(
+        lambda: {
+            "complaint": ("SAT", -0.8),
+            "praise": ("SAT", 0.6),
+            "suggestion": ("SAT", 0.0),
+            "campaign_response": ("LOYALTY", 0.4),
+        },
+        "Rate multiplier exp(effect * latent) per type: complaints fall with satisfaction.",
+    )
+    org_interaction_multiplier: float = _param(2.0, "Interaction rates of organisations relative to individuals.")
+    # -- planted file problems (only when defects > 0) ---------------------------------------------
+    file_defects_per_kind: int = _param(2, "Extra files planted per file-level defect kind (defects > 0).")
+    encoded_files: int = _param(3, "Real files written as GB18030 and as UTF-8 with BOM each (defects > 0).")
+
+
+# ---------------------------------------------------------------------------------------------
+# The byte engine. A feed's rows are written straight into one buffer. Every column is
+# one or more *parts*: a small table of byte strings (a dictionary, the numbers 0..99999,
+# "HH:" + minutes, ...) with the column separator baked in, and a per-row index into it.
+# A part is laid out with one gather and one scatter of whole padded table entries; the
+# zero padding of a variable-width entry spills over the start of the next part, which is
+# written later and overwrites it. Fixed-width parts at the start of a row are rewritten
+# at the end to repair what the last part of the previous row spilled over them.
+# ---------------------------------------------------------------------------------------------
+
+
+class _Block(NamedTuple):
+    """n short strings as an (n, w) uint8 matrix, left-aligned and zero-padded."""
+
+    data: np.ndarray
+    lens: np.ndarray
+
+
+class _Part(NamedTuple):
+    table: np.ndarray  # (K, w) uint8, C-contiguous, zero-padded
+    lens: np.ndarray  # (K,) int64 byte length of each entry
+    idx: np.ndarray | None  # (n,) entry per row; None: the table has one entry per row
+
+
+_POW10 = 10 ** np.arange(19, dtype=np.int64)
+
+
+def _strings(values: Sequence[str]) -> _Block:
+    raw = [v.encode("utf-8") for v in values]
+    width = max((len(r) for r in raw), default=0)
+    data = np.zeros((len(raw), width), np.uint8)
+    for i, r in enumerate(raw):  # one entry per distinct value, never per row
+        data[i, : len(r)] = np.frombuffer(r, np.uint8)
+    return _Block(data, np.array([len(r) for r in raw], np.int64))
+
+
+@functools.lru_cache(maxsize=256)
+def _text_table(values: tuple[str, ...], suffix: str = "") -> _Block:
+    """A dictionary with the separator baked in; the extra last entry is the empty value."""
+    return _strings([v + suffix for v in values] + [suffix])
+
+
+def _text(values: Sequence[str], idx: np.ndarray, suffix: str, present: np.ndarray | None = None) -> _Part:
+    table = _text_table(tuple(values), suffix)
+    if present is not None:
+        idx = np.where(present, idx, len(values))
+    return _Part(table.data, table.lens, np.asarray(idx, np.int64))
+
+
+def _digit_matrix(x: np.ndarray, width: int, pad: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Decimal digits of non-negative ints, left-aligned (no leading zeros unless `pad`)."""
+    x = np.asarray(x, np.int64)
+    if pad:
+        nd = np.full(x.shape[0], width, np.int64)
+    else:
+        nd = np.ones(x.shape[0], np.int64)
+        for k in range(1, width):
+            nd += x >= _POW10[k]
+    data = np.zeros((x.shape[0], width), np.uint8)
+    for j in range(width):
+        e = nd - 1 - j
+        data[:, j] = np.where(e >= 0, (x // _POW10[np.maximum(e, 0)]) % 10 + 48, 0)
+    return data, nd
+
+
+@functools.lru_cache(maxsize=64)
+def _number_table(count: int, prefix: str = "", suffix: str = "", pad: int = 0) -> _Block:
+    """prefix + str(i) (zero-padded to `pad` digits) + suffix for i in 0..count-1, then the
+    empty value (just the suffix) as entry `count`."""
+    width = max(pad, len(str(max(count - 1, 0))))
+    digits, nd = _digit_matrix(np.arange(count), width, pad > 0)
+    head, tail = prefix.encode(), suffix.encode()
+    data = np.zeros((count + 1, len(head) + width + len(tail)), np.uint8)
+    data[:count, : len(head)] = np.frombuffer(head, np.uint8)
+    data[:count, len(head) : len(head) + width] = digits
+    rows = np.arange(count)
+    for j, byte in enumerate(tail):
+        data[rows, len(head) + nd + j] = byte
+        data[count, j] = byte
+    lens = np.concatenate([len(head) + nd + len(tail), [len(tail)]]).astype(np.int64)
+    return _Block(data, lens)
+
+
+SMALL = 100_000  # numbers below this come from a table; others are computed
+
+
+def _block_part(block: _Block, suffix: str) -> _Part:
+    """A per-row block (names, e-mails...) as a part, with the separator appended."""
+    n, width = block.data.shape
+    tail = suffix.encode()
+    data = np.zeros((n, width + len(tail)), np.uint8)
+    data[:, :width] = block.data
+    rows = np.arange(n)
+    for j, byte in enumerate(tail):
+        data[rows, block.lens + j] = byte
+    return _Part(data, block.lens + len(tail), None)
+
+
+def _int_parts(x: np.ndarray, suffix: str, present: np.ndarray | None = None) -> list[_Part]:
+    x = np.asarray(x, np.int64)
+    if x.size and (x.min() < 0 or x.max() >= SMALL):
+        block = _int_block(np.maximum(x, 0))
+        if present is not None:
+            block = _blank(block, present)
+        return [_block_part(block, suffix)]
+    table = _number_table(SMALL, suffix=suffix)
+    idx = x if present is None else np.where(present, x, SMALL)
+    return [_Part(table.data, table.lens, idx)]
+
+
+def _money_parts(cents: np.ndarray, suffix: str, present: np.ndarray | None = None) -> list[_Part]:
+    """Amounts in cents as 1234.50 (whole part, then '.dd' + separator)."""
+    cents = np.asarray(cents, np.int64)
+    whole, frac = np.divmod(cents, 100)
+    fracs = _number_table(100, prefix=".", suffix=suffix, pad=2)
+    fidx = frac if present is None else np.where(present, frac, 100)
+    return [*_int_parts(whole, "", present), _Part(fracs.data, fracs.lens, fidx)]
+
+
+def _id_parts(prefix: str, seq: np.ndarray, suffix: str, present: np.ndarray | None = None) -> list[_Part]:
+    """Ids like SO0000001234 (prefix + 10 digits) from two tables of five digits."""
+    hi, lo = np.divmod(np.asarray(seq, np.int64), SMALL)
+    count = int(hi.max()) + 1 if hi.size else 1
+    heads = _number_table(count, prefix=prefix, pad=ID_DIGITS - 5)
+    tails = _number_table(SMALL, suffix=suffix, pad=5)
+    if present is not None:
+        hi, lo = np.where(present, hi, count), np.where(present, lo, SMALL)
+    return [_Part(heads.data, heads.lens, hi), _Part(tails.data, tails.lens, lo)]
+
+
+@functools.lru_cache(maxsize=64)
+def _hour_table(start: date, lo: int, hi: int) -> _Block:
+    """'YYYY-MM-DDTHH:' for every hour of days lo..hi (entry (day - lo) * 24 + hour)."""
+    days = _strings([(start + timedelta(days=d)).isoformat() + "T" for d in range(lo, hi + 1)]).data
+    hours = _strings([f"{h:02d}:" for h in range(24)]).data
+    data = np.concatenate([np.repeat(days, 24, axis=0), np.tile(hours, (hi - lo + 1, 1))], axis=1)
+    return _Block(np.ascontiguousarray(data), np.full(data.shape[0], data.shape[1], np.int64))
+
+
+@functools.lru_cache(maxsize=8)
+def _minute_table(suffix: str) -> _Block:
+    """'MM:SS+08:00' + separator for every second of an hour."""
+    mm = _number_table(60, suffix=":", pad=2).data[:60]
+    ss = _number_table(60, suffix=UTC_OFFSET + suffix, pad=2).data[:60]
+    data = np.concatenate([np.repeat(mm, 60, axis=0), np.tile(ss, (60, 1))], axis=1)
+    return _Block(data, np.full(3600, data.shape[1], np.int64))
+
+
+def _ts_parts(sec: np.ndarray, start: date, suffix: str) -> list[_Part]:
+    """Local seconds since the start day's midnight as 2025-03-01T14:03:22+08:00."""
+    sec = np.asarray(sec, np.int64)
+    hour, rest = np.divmod(sec, 3600)
+    lo = int(hour.min()) // 24 if sec.size else 0
+    hi = int(hour.max()) // 24 if sec.size else 0
+    hours, minutes = _hour_table(start, lo, hi), _minute_table(suffix)
+    return [_Part(hours.data, hours.lens, hour - lo * 24), _Part(minutes.data, minutes.lens, rest)]
+
+
+@functools.lru_cache(maxsize=64)
+def _date_table(start: date, lo: int, hi: int, suffix: str) -> _Block:
+    return _strings([(start + timedelta(days=d)).isoformat() + suffix for d in range(lo, hi + 1)] + [suffix])
+
+
+def _date_parts(day: np.ndarray, start: date, suffix: str, present: np.ndarray | None = None) -> list[_Part]:
+    day = np.asarray(day, np.int64)
+    used = day if present is None else day[present]
+    lo, hi = (int(used.min()), int(used.max())) if used.size else (0, 0)
+    table = _date_table(start, lo, hi, suffix)
+    idx = day - lo if present is None else np.where(present, day - lo, hi - lo + 1)
+    return [_Part(table.data, table.lens, idx)]
+
+
+def _void(table: np.ndarray) -> np.ndarray:
+    return table.view(f"V{table.shape[1]}")[:, 0]
+
+
+def _window(buf: np.ndarray, width: int) -> np.ndarray:
+    """Overlapping view of a flat byte buffer: element i is the `width` bytes at offset i."""
+    return np.ndarray((buf.size - width + 1,), dtype=f"V{width}", buffer=buf, strides=(1,))
+
+
+class _Feed(NamedTuple):
+    """A feed's clean rows, not yet rendered: parts per column, rows sorted by the day
+    (0 = start) whose folder they are delivered in."""
+
+    parts: list[_Part]
+    day: np.ndarray
+    newlines: np.ndarray | None = None  # embedded newlines per row (quoted comments), if any
+
+    @property
+    def n(self) -> int:
+        return self.day.shape[0]
+
+    def texts(self, rows: np.ndarray) -> list[str]:
+        """The CSV records of a few rows (with their newline)."""
+        buf, off = _render(self.parts, np.asarray(rows, np.int64))
+        return [buf[off[i] : off[i + 1]].tobytes().decode("utf-8") for i in range(len(rows))]
+
+
+def _render(parts: Sequence[_Part], rows: slice | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Lay the selected rows out as CSV lines in one buffer: (bytes, row offsets).
+
+    See the section comment; rows are rendered a chunk of whole days at a time so that
+    the buffers stay small and are recycled.
+    """
+    sel = [(p.table, p.lens, p.idx[rows]) if p.idx is not None else (p.table[rows], p.lens[rows], None) for p in parts]
+    n = sel[0][2].shape[0] if sel[0][2] is not None else sel[0][0].shape[0]
+    lens: list[int | np.ndarray] = []
+    row_len = np.zeros(n, np.int64)
+    for table, tlens, idx in sel:
+        width = int(table.shape[1])
+        ln: int | np.ndarray = width
+        if not (tlens == width).all():
+            ln = tlens if idx is None else tlens[idx]
+            if n and (ln == width).all():
+                ln = width  # only full-width entries are used in these rows
+        row_len += ln
+        lens.append(ln)
+    fixed = [isinstance(ln, int) for ln in lens]
+    off = np.zeros(n + 1, np.int64)
+    np.cumsum(row_len, out=off[1:])
+    lead = next((k for k, fx in enumerate(fixed) if not fx), len(sel))
+    if n and lead == 0:
+        raise ValueError("a feed's first column must have a fixed width")
+    limit = sum(int(table.shape[1]) for table, _, _ in sel[:lead])
+    wmax = max(table.shape[1] for table, _, _ in sel)
+    buf = np.empty(int(off[-1]) + wmax + 1, np.uint8)
+    # smallest number of bytes that follow each part in its row
+    shortest = [tab.shape[1] if fx else int(tl.min()) for (tab, tl, _), fx in zip(sel, fixed, strict=True)]
+    after = np.cumsum([0, *shortest[::-1]])[::-1][1:]
+    cur = off[:-1].copy()
+    for k, ((table, tlens, idx), ln) in enumerate(zip(sel, lens, strict=True)):
+        width = table.shape[1]
+        if width and n:
+            src = _void(table) if idx is None else _void(table)[idx]
+            view = _window(buf, width)
+            if width - shortest[k] - after[k] <= limit:
+                view[cur] = src
+            else:
+                exact = (width - (off[1:] - cur)) > limit
+                view[cur[~exact]] = src[~exact]
+                _write_exact(buf, cur[exact], table, tlens, np.flatnonzero(exact) if idx is None else idx[exact])
+        cur += ln
+    pos = off[:-1].copy()
+    for table, _, idx in sel[:lead]:
+        if n:
+            _window(buf, table.shape[1])[pos] = _void(table) if idx is None else _void(table)[idx]
+        pos += table.shape[1]
+    return buf[: off[-1]], off
+
+
+def _write_exact(buf: np.ndarray, pos: np.ndarray, table: np.ndarray, tlens: np.ndarray, entry: np.ndarray) -> None:
+    """Write entries without their padding (rows whose padding would reach too far)."""
+    lens = tlens[entry]
+    for length in np.unique(lens).tolist():
+        if length:
+            sel = lens == length
+            src = np.ascontiguousarray(table[entry[sel], :length])
+            _window(buf, length)[pos[sel]] = _void(src)
+
+
+# -- text blocks, for values composed per person (names, e-mails, phones, tax ids) -------------
+
+
+def _const(value: str) -> _Block:
+    return _strings([value])
+
+
+def _take(block: _Block, idx: np.ndarray) -> _Block:
+    return _Block(np.take(block.data, idx, axis=0), block.lens[idx])
+
+
+def _blank(block: _Block, present: np.ndarray) -> _Block:
+    """Empty the rows where `present` is false."""
+    data = block.data.copy()
+    data[~present] = 0
+    return _Block(data, np.where(present, block.lens, 0))
+
+
+def _concat(parts: Sequence[_Block], n: int) -> _Block:
+    """Row-wise concatenation (e.g. surname + given name), by the same padded scatter."""
+    total_w = sum(p.data.shape[1] for p in parts) + 1
+    out = np.zeros((n, total_w), np.uint8)
+    flat = out.reshape(-1)
+    cur = np.arange(n, dtype=np.int64) * total_w
+    total = np.zeros(n, np.int64)
+    for p in parts:
+        lens = np.broadcast_to(p.lens, (n,))
+        if p.data.shape[1] and n:
+            src = _void(p.data)
+            _window(flat, p.data.shape[1])[cur] = src[0] if src.shape[0] == 1 else src
+        cur += lens
+        total += lens
+    width = int(total.max()) if n else 0
+    return _Block(np.ascontiguousarray(out[:, :width]), total)
+
+
+def _select(n: int, cases: Sequence[tuple[np.ndarray, _Block]]) -> _Block:
+    """Assemble a block from blocks computed on subsets (`mask`, block of the masked rows)."""
+    width = max((b.data.shape[1] for _, b in cases), default=0)
+    data = np.zeros((n, width), np.uint8)
+    lens = np.zeros(n, np.int64)
+    for mask, b in cases:
+        data[mask, : b.data.shape[1]] = b.data
+        lens[mask] = b.lens
+    return _Block(data, lens)
+
+
+def _upper(block: _Block, rows: np.ndarray, first_only: bool = False) -> _Block:
+    """ASCII upper case on the selected rows (all letters, or the first byte only)."""
+    data = block.data.copy()
+    part = data[rows, :1] if first_only else data[rows]
+    part[(part >= 97) & (part <= 122)] -= 32
+    if first_only:
+        data[rows, :1] = part
+    else:
+        data[rows] = part
+    return _Block(data, block.lens)
+
+
+def _int_block(x: np.ndarray) -> _Block:
+    data, nd = _digit_matrix(x, max(1, len(str(int(np.max(x, initial=0))))), False)
+    return _Block(data, nd)
+
+
+def _quote_minimal(value: str) -> str:
+    if any(c in value for c in ',"\n\r'):
+        return '"' + value.replace('"', '""') + '"'
+    return value
+
+
+# ---------------------------------------------------------------------------------------------
+# The process
+# ---------------------------------------------------------------------------------------------
+
+
+def _choice(rng: np.random.Generator, weights: Sequence[float], size: int) -> np.ndarray:
+    w = np.asarray(weights, np.float64)
+    return np.searchsorted(np.cumsum(w / w.sum()), rng.random(size), side="right").clip(0, len(w) - 1)
+
+
+def _diurnal(frac: np.ndarray) -> np.ndarray:
+    """Map a uniform fraction of a day to seconds since midnight with realistic hours."""
+    w = np.asarray(names.HOURLY_WEIGHTS)
+    cdf = np.concatenate([[0.0], np.cumsum(w) / w.sum()])
+    return np.minimum(np.interp(frac, cdf, np.arange(25) * 3600.0), SECONDS_PER_DAY - 1).astype(np.int64)
+
+
+def _to_seconds(t: np.ndarray) -> np.ndarray:
+    """Continuous time in days since the start -> local seconds, hours warped to a day's rhythm."""
+    day = np.floor(t)
+    return day.astype(np.int64) * SECONDS_PER_DAY + _diurnal(t - day)
+
+
+def _scramble(i: np.ndarray, modulus: int, mult: int, add: int) -> np.ndarray:
+    """A bijection of 0..modulus-1 (mult coprime with 10): unique, random-looking numbers."""
+    return (np.asarray(i, np.int64) * mult + add) % modulus
+
+
+def _latent_covariance(paths: Mapping[str, float]) -> tuple[np.ndarray, np.ndarray]:
+    """Path matrix B (B[j, i] = effect of i on j) and residual variances for unit-variance latents."""
+    k = len(LATENTS)
+    beta = np.zeros((k, k))
+    for key, value in paths.items():
+        src, dst = key.split("->")
+        beta[LATENTS.index(dst), LATENTS.index(src)] = value
+    cov = np.zeros((k, k))
+    resid = np.zeros(k)
+    for j in range(k):
+        b = beta[j, :j]
+        explained = float(b @ cov[:j, :j] @ b) if j else 0.0
+        resid[j] = 1.0 - explained
+        if resid[j] <= 0:
+            raise ValueError(f"ACSI paths into {LATENTS[j]} explain more than its unit variance")
+        cov[j, :j] = cov[:j, j] = cov[:j, :j] @ b
+        cov[j, j] = 1.0
+    return beta, resid
+
+
+def _latents(rng: np.random.Generator, n: int, paths: Mapping[str, float]) -> np.ndarray:
+    beta, resid = _latent_covariance(paths)
+    lv = rng.standard_normal((n, len(LATENTS))) * np.sqrt(resid)
+    for j in range(len(LATENTS)):
+        lv[:, j] += lv[:, :j] @ beta[j, :j]
+    return lv
+
+
+@dataclass
+class _World:
+    """Everything simulated, as arrays; rendering and ground truth read from here."""
+
+    start: date
+    days: int
+    params: DemoParams
+    # persons
+    kind: np.ndarray
+    birth_t: np.ndarray
+    lam: np.ndarray
+    p: np.ndarray
+    nu: np.ndarray
+    grade: np.ndarray
+    lv: np.ndarray
+    n_repeat: np.ndarray
+    alive: np.ndarray
+    death_t: np.ndarray
+    region: np.ndarray
+    city: np.ndarray
+    # records
+    rec_person: np.ndarray
+    rec_system: np.ndarray
+    rec_day: np.ndarray
+    rec_start: np.ndarray  # first record index per person (records are person-major)
+    rec_count: np.ndarray
+    rec_num: np.ndarray
+    ref_width: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n(self) -> int:
+        return self.kind.shape[0]
+
+    def pick_record(self, rng: np.random.Generator, person: np.ndarray, day: np.ndarray) -> np.ndarray:
+        """A record of each person that exists on `day` (uniform among those)."""
+        start, count = self.rec_start[person], self.rec_count[person]
+        available = np.ones(person.shape[0], np.int64)  # the first record exists from the birth day
+        last = self.rec_day.shape[0] - 1
+        for j in (1, 2):
+            available += (count > j) & (self.rec_day[np.minimum(start + j, last)] <= day)
+        return start + np.minimum((rng.random(person.shape[0]) * available).astype(np.int64), available - 1)
+
+
+def _simulate_persons(rng: np.random.Generator, n: int, days: int, params: DemoParams) -> dict[str, Any]:
+    kind = _choice(rng, [params.kind_shares.get(k, 0.0) for k in KINDS], n)
+    birth_day = np.where(rng.random(n) < params.initial_share, 0, rng.integers(0, days, n))
+    birth_t = birth_day + rng.random(n)
+    horizon = days - birth_t
+    lam = rng.gamma(params.r, 1.0 / params.alpha, n)
+    lv = _latents(rng, n, params.acsi_paths)
+    p = rng.beta(params.a, params.b, n)
+    if params.loyalty_dropout_corr:
+        c = params.loyalty_dropout_corr
+        score = -c * lv[:, LATENTS.index("LOYALTY")] + math.sqrt(1 - c * c) * rng.standard_normal(n)
+        p = np.sort(p)[np.argsort(np.argsort(score))]
+    nu = rng.gamma(params.gg_q, 1.0 / params.gg_gamma, n)
+    grade = np.empty(n, np.int64)
+    for k, name in enumerate(KINDS):
+        mask = kind == k
+        shares = params.grade_shares[name]
+        grade[mask] = _choice(rng, [shares.get(g, 0.0) for g in GRADES], int(mask.sum()))
+    region = _choice(rng, [w for _, w, _ in names.REGIONS], n)
+    n_cities = np.array([len(c) for _, _, c in names.REGIONS])
+    city = (rng.random(n) * n_cities[region]).astype(np.int64)
+
+    # BG/NBD: Poisson purchases while alive; dropout after each repeat purchase w.p. p.
+    n_events = rng.poisson(lam * horizon)
+    dropout_at = rng.geometric(p)
+    n_repeat = np.minimum(n_events, dropout_at)
+    alive = dropout_at > n_events
+    # The first n_repeat of n_events sorted uniforms, from exponential spacings.
+    seg = n_events + 1
+    seg_start = np.cumsum(seg) - seg
+    cum = np.cumsum(rng.standard_exponential(int(seg.sum())))
+    base = np.where(seg_start > 0, cum[np.maximum(seg_start - 1, 0)], 0.0)
+    total = cum[seg_start + n_events] - base
+    rep_person = np.repeat(np.arange(n), n_repeat)
+    k = np.arange(rep_person.shape[0]) - np.repeat(np.cumsum(n_repeat) - n_repeat, n_repeat)
+    u = (cum[seg_start[rep_person] + k] - base[rep_person]) / total[rep_person]
+    rep_t = birth_t[rep_person] + horizon[rep_person] * u
+    last = np.cumsum(n_repeat) - 1
+    death_t = np.full(n, np.nan)
+    dead = ~alive
+    death_t[dead] = rep_t[last[dead]]
+    return dict(
+        kind=kind,
+        birth_t=birth_t,
+        lam=lam,
+        p=p,
+        nu=nu,
+        grade=grade,
+        lv=lv,
+        n_repeat=n_repeat,
+        alive=alive,
+        death_t=death_t,
+        region=region,
+        city=city,
+        rep_person=rep_person,
+        rep_t=rep_t,
+    )
+
+
+def _simulate_records(rng: np.random.Generator, persons: dict[str, Any], days: int, params: DemoParams) -> dict:
+    kind, birth_t = persons["kind"], persons["birth_t"]
+    n = kind.shape[0]
+    count = _choice(rng, params.records_per_person, n) + 1
+    start = np.cumsum(count) - count
+    person = np.repeat(np.arange(n), count)
+    j = np.arange(person.shape[0]) - start[person]
+    # Source systems without repetition per person, weighted by kind (Gumbel top-k).
+    w_ind = np.log(np.array([0.20, 0.45, 0.35, 1e-9]))
+    w_org = np.log(np.array([0.50, 0.10, 1e-9, 0.40]))
+    keys = np.where((kind == 0)[:, None], w_ind, w_org) + rng.gumbel(size=(n, 4))
+    ranked = np.argsort(-keys, axis=1)
+    system = ranked[person, j]
+    birth_day = np.floor(birth_t).astype(np.int64)
+    later = rng.integers(birth_day[person], days)
+    day = np.where(j == 0, birth_day[person], later)
+    # later records in signup order within the person
+    order = np.lexsort((day, person))
+    day = day[order]
+    system = system[order]
+    # Record numbers per system, in order of creation.
+    created = np.lexsort((rng.random(person.shape[0]), day))
+    num = np.empty(person.shape[0], np.int64)
+    for s in range(len(SYSTEMS)):
+        m = system[created] == s
+        num[created[m]] = np.arange(1, int(m.sum()) + 1)
+    width = max(7, len(str(2 * max(int(num.max(initial=0)), 1))))
+    return dict(
+        rec_person=person,
+        rec_system=system,
+        rec_day=day,
+        rec_start=start,
+        rec_count=count,
+        rec_num=num,
+        ref_width=width,
+    )
+
+
+def _simulate(n: int, days: int, start: date, params: DemoParams, rng: np.random.Generator) -> _World:
+    persons = _simulate_persons(rng, n, days, params)
+    records = _simulate_records(rng, persons, days, params)
+    extra = {"rep_person": persons.pop("rep_person"), "rep_t": persons.pop("rep_t")}
+    return _World(start=start, days=days, params=params, **persons, **records, extra=extra)
+
+
+def _ref_keys(world: _World) -> tuple[np.ndarray, np.ndarray, _Block]:
+    """customer_ref per record (e.g. WEB-0001234) as two table keys and the head table."""
+    head_count = 10 ** (world.ref_width - 5)
+    hi, lo = np.divmod(world.rec_num, SMALL)
+    heads = _strings(
+        [f"{SYSTEM_PREFIX[s]}-{h:0{world.ref_width - 5}d}" for s in SYSTEMS for h in range(head_count)] + [""]
+    )
+    return world.rec_system * head_count + hi, lo, heads
+
+
+def _ref_parts(world: _World, record: np.ndarray, suffix: str, present: np.ndarray | None = None) -> list[_Part]:
+    hi, lo, heads = world.extra["ref_keys"]
+    tails = _number_table(SMALL, suffix=suffix, pad=5)
+    h, t = hi[record], lo[record]
+    if present is not None:
+        h, t = np.where(present, h, heads.data.shape[0] - 1), np.where(present, t, SMALL)
+    return [_Part(heads.data, heads.lens, h), _Part(tails.data, tails.lens, t)]
+
+
+@functools.lru_cache(maxsize=1)
+def _catalogue() -> dict[str, np.ndarray | list[str]]:
+    """A fixed product catalogue (the same for every seed), sorted by price."""
+    rng = np.random.default_rng(20250101)
+    cats = names.CATEGORIES
+    size = 400
+    price = np.exp(rng.uniform(np.log(5.0), np.log(80000.0), size))
+    cat = np.empty(size, np.int64)
+    for i in range(size):  # 400 products, once: not a hot path
+        fits = [k for k, (_, lo, hi) in enumerate(cats) if lo <= price[i] <= hi]
+        cat[i] = fits[rng.integers(len(fits))]
+    cents = np.round(price * 100 / 10).astype(np.int64) * 10 - 1  # prices end in 9 fen
+    cents = np.maximum(cents, 99)
+    order = np.argsort(cents, kind="stable")
+    ids = [f"P{i:05d}" for i in rng.permutation(np.arange(10001, 10001 + size))]
+    return {"cents": cents[order], "category": cat[order], "ids": ids}
+
+
+def _orders(world: _World, rng: np.random.Generator) -> dict[str, Any]:
+    params = world.params
+    n = world.n
+    days = world.days
+    person = np.concatenate([np.arange(n), world.extra["rep_person"]])
+    t = np.concatenate([world.birth_t, world.extra["rep_t"]])
+    sec = _to_seconds(t)
+    order = np.argsort(sec)
+    person, sec = person[order], sec[order]
+    n_orders = person.shape[0]
+    day = sec // SECONDS_PER_DAY
+    record = world.pick_record(rng, person, day)
+    z = rng.gamma(params.gg_p, 1.0 / world.nu[person])
+    value = np.maximum(np.round(z * 100).astype(np.int64), 100)
+    cancelled = rng.random(n_orders) < params.cancel_share
+    is_org = world.kind[person] != 0
+    ch_ind = _choice(rng, params.channel_weights["individual"], n)
+    ch_org = _choice(rng, params.channel_weights["organisation"], n)
+    main = np.where(world.kind != 0, ch_org, ch_ind)[person]
+    other = np.where(
+        is_org,
+        _choice(rng, params.channel_weights["organisation"], n_orders),
+        _choice(rng, params.channel_weights["individual"], n_orders),
+    )
+    channel = np.where(rng.random(n_orders) < params.main_channel_share, main, other)
+
+    # Lines: split the order value, pick products whose price fits, absorb rounding as discount.
+    n_lines = _choice(rng, params.lines_per_order, n_orders) + 1
+    n_lines = np.minimum(n_lines, np.maximum(value // 500, 1))
+    lstart = np.cumsum(n_lines) - n_lines
+    line_order = np.repeat(np.arange(n_orders), n_lines)
+    line_no = np.arange(line_order.shape[0]) - lstart[line_order] + 1
+    g = rng.standard_exponential(line_order.shape[0])
+    gsum = np.add.reduceat(g, lstart) if n_orders else g
+    w = 0.5 / n_lines[line_order] + 0.5 * g / gsum[line_order]
+    net = np.floor(value[line_order] * w).astype(np.int64)
+    last = lstart + n_lines - 1
+    net[last] += value - (np.add.reduceat(net, lstart) if n_orders else 0)
+    qty = _choice(rng, params.quantity, net.shape[0]) + 1
+    rates = np.array([r for r, _ in params.discount_rates])
+    rate = rates[_choice(rng, [p for _, p in params.discount_rates], net.shape[0])]
+    cat = _catalogue()
+    prices = cat["cents"]
+    need = net / (qty * (1 - rate))
+    prod = np.minimum(np.searchsorted(prices, need) + rng.integers(0, 3, net.shape[0]), prices.shape[0] - 1)
+    unit = prices[prod]
+    qty = np.maximum(qty, -(-net // unit))
+    discount = qty * unit - net
+
+    # Returns of completed lines, a few days later, inside the period only.
+    completed_line = ~cancelled[line_order]
+    ret = np.flatnonzero(completed_line & (rng.random(net.shape[0]) < params.return_share))
+    lo, hi = params.return_delay_days
+    ret_t = sec[line_order[ret]] / SECONDS_PER_DAY + rng.uniform(lo, hi, ret.shape[0])
+    keep = ret_t < days
+    ret, ret_t = ret[keep], ret_t[keep]
+    ret_sec = _to_seconds(ret_t)
+    rorder = np.argsort(ret_sec)
+    ret, ret_sec = ret[rorder], ret_sec[rorder]
+    return dict(
+        person=person,
+        sec=sec,
+        day=day,
+        record=record,
+        value=value,
+        cancelled=cancelled,
+        channel=channel,
+        line_order=line_order,
+        line_no=line_no,
+        net=net,
+        qty=qty,
+        prod=prod,
+        unit=unit,
+        discount=discount,
+        ret=ret,
+        ret_sec=ret_sec,
+        catalogue=cat,
+    )
+
+
+def _payments(world: _World, o: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
+    params = world.params
+    inv = np.flatnonzero(~o["cancelled"])
+    person = o["person"][inv]
+    day = o["day"][inv]
+    org = world.kind[person] != 0
+    grade = world.grade[person]
+    late_lo = np.array([params.grade_lateness[g][0] for g in GRADES])[grade]
+    late_hi = np.array([params.grade_lateness[g][1] for g in GRADES])[grade]
+    never_share = np.array([params.grade_lateness[g][2] for g in GRADES])[grade]
+    never = org & (rng.random(inv.shape[0]) < never_share)  # individuals always pay at once
+    due = np.where(org, day + params.payment_terms_days, day)
+    paid = np.maximum(due + rng.integers(late_lo, late_hi + 1), day)
+    paid = np.where(org, paid, day)
+    unpaid_at_end = org & (never | (paid >= world.days))
+    paid_same_day = paid == day
+    # issue rows (paid at once -> paid_date set), then payment rows of organisations later on
+    second = np.flatnonzero(org & ~paid_same_day & ~unpaid_at_end)
+    n_inv = inv.shape[0]
+    row_inv = np.concatenate([np.arange(n_inv), second])
+    row_day = np.concatenate([day, paid[second]])
+    row_paid = np.concatenate([np.where(paid_same_day & ~never, paid, -1), paid[second]])
+    order = np.argsort(row_day, kind="stable")
+    return dict(
+        inv=inv,
+        person=person,
+        day=day,
+        due=due,
+        paid=np.where(unpaid_at_end, -1, paid),
+        grade=grade,
+        row_inv=row_inv[order],
+        row_day=row_day[order],
+        row_paid=row_paid[order],
+        org=org,
+    )
+
+
+def _orders_feed(world: _World, o: dict[str, Any]) -> _Feed:
+    lo = o["line_order"]
+    ret = o["ret"]
+    n_lines = lo.shape[0]
+    # sales lines are already in time order; returns are merged in after them on ties
+    row_sec = np.concatenate([o["sec"][lo], o["ret_sec"]])
+    order = np.argsort(row_sec, kind="stable")
+    src_line = np.concatenate([np.arange(n_lines), ret])[order]
+    is_ret = order >= n_lines
+    row_sec = row_sec[order]
+    orig = lo[src_line]
+    seq = np.where(is_ret, order - n_lines + 1, orig + 1)
+    status = np.where(is_ret, 2, np.where(o["cancelled"][orig], 1, 0))
+    o["rows"] = {"src_line": src_line, "is_ret": is_ret}
+    # order_id: "SO"/"RT" + 10 digits, both prefixes in one table
+    hi, low = np.divmod(seq, SMALL)
+    count = int(hi.max()) + 1 if hi.size else 1
+    heads = _strings([f"{p}{h:05d}" for p in ("SO", "RT") for h in range(count)])
+    digits5 = _number_table(SMALL, suffix=",", pad=5)
+    line_no = np.where(is_ret, 1, o["line_no"][src_line])
+    lines = _number_table(10, suffix=",")
+    # product, category, quantity and price in one table keyed by (product, quantity)
+    cat = o["catalogue"]
+    qty = o["qty"][src_line]
+    qmax = int(qty.max()) if qty.size else 1
+    products = _strings(
+        [
+            f"{pid},{names.CATEGORIES[c][0]},{q},{cents // 100}.{cents % 100:02d},"
+            for pid, c, cents in zip(cat["ids"], cat["category"].tolist(), cat["cents"].tolist(), strict=True)
+            for q in range(1, qmax + 1)
+        ]
+    )
+    # discount cents, then ".dd" + currency + status + channel in one table
+    whole, frac = np.divmod(o["discount"][src_line], 100)
+    tails = _strings(
+        [
+            f".{f:02d},CNY,{s},{c},"
+            for f in range(100)
+            for s in ("completed", "cancelled", "returned")
+            for c in ORDER_CHANNELS
+        ]
+    )
+    tail_idx = (frac * 3 + status) * len(ORDER_CHANNELS) + o["channel"][orig]
+    parts = [
+        _Part(heads.data, heads.lens, hi + is_ret * count),
+        _Part(digits5.data, digits5.lens, low),
+        _Part(lines.data, lines.lens, line_no),
+        *_ref_parts(world, o["record"][orig], ","),
+        *_ts_parts(row_sec, world.start, ","),
+        _Part(products.data, products.lens, o["prod"][src_line] * qmax + qty - 1),
+        *_int_parts(whole, ""),
+        _Part(tails.data, tails.lens, tail_idx),
+        *_id_parts("SO", orig + 1, "\n", is_ret),
+    ]
+    return _Feed(parts, row_sec // SECONDS_PER_DAY)
+
+
+def _payments_feed(world: _World, o: dict[str, Any], pay: dict[str, Any]) -> _Feed:
+    ri = pay["row_inv"]
+    order_idx = pay["inv"][ri]
+    present = pay["row_paid"] >= 0
+    parts = [
+        *_id_parts("INV", ri + 1, ","),
+        *_ref_parts(world, o["record"][order_idx], ","),
+        *_id_parts("SO", order_idx + 1, ","),
+        *_money_parts(o["value"][order_idx], ","),
+        *_date_parts(pay["day"][ri], world.start, ","),
+        *_date_parts(pay["due"][ri], world.start, ","),
+        *_date_parts(np.where(present, pay["row_paid"], 0), world.start, "\n", present),
+    ]
+    return _Feed(parts, pay["row_day"])
+
+
+def _waves(start: date, days: int) -> list[tuple[str, int, int]]:
+    """(wave, first answer day, last answer day): each quarter's first month inside the period."""
+    end = start + timedelta(days=days - 1)
+    out = []
+    year, q = start.year, (start.month - 1) // 3
+    while True:
+        first = date(year, 3 * q + 1, 1)
+        if first > end:
+            return out
+        month_end = date(year, 3 * q + 2, 1) - timedelta(days=1)
+        a0, a1 = max(first, start), min(month_end, end)
+        if a0 <= a1:
+            out.append((f"{year}Q{q + 1}", (a0 - start).days, (a1 - start).days))
+        year, q = (year + 1, 0) if q == 3 else (year, q + 1)
+
+
+def _likert(mean: float, sd: float, z: np.ndarray, lo: int = 1, hi: int = 10) -> np.ndarray:
+    return np.clip(np.round(mean + sd * z), lo, hi).astype(np.int64)
+
+
+def _surveys(world: _World, rng: np.random.Generator) -> dict[str, Any]:
+    params = world.params
+    waves = _waves(world.start, world.days)
+    birth_day = np.floor(world.birth_t)
+    resp_person, resp_wave, resp_day = [], [], []
+    for w, (_, a0, a1) in enumerate(waves):  # one vectorised draw per wave
+        eligible = (birth_day <= a0) & (world.alive | (world.death_t >= a0))
+        chosen = np.flatnonzero(eligible & (rng.random(world.n) < params.survey_share))
+        n_anon = round(params.anonymous_share * chosen.shape[0])
+        resp_person += [chosen, np.full(n_anon, -1)]
+        resp_wave.append(np.full(chosen.shape[0] + n_anon, w))
+        resp_day.append(rng.integers(a0, a1 + 1, chosen.shape[0] + n_anon))
+    person = np.concatenate(resp_person) if resp_person else np.zeros(0, np.int64)
+    wave = np.concatenate(resp_wave) if resp_wave else np.zeros(0, np.int64)
+    day = np.concatenate(resp_day) if resp_day else np.zeros(0, np.int64)
+    # duplicate respondents: the same person answers the same wave again a little later
+    known = np.flatnonzero(person >= 0)
+    n_dup = min(round(params.duplicate_share * person.shape[0]), known.shape[0])
+    dup_src = np.sort(rng.choice(known, n_dup, replace=False)) if n_dup else np.zeros(0, np.int64)
+    last_day = np.array([a1 for _, _, a1 in waves], np.int64)
+    dup_day = np.minimum(day[dup_src] + rng.integers(0, 4, n_dup), last_day[wave[dup_src]]) if n_dup else dup_src
+    is_dup = np.concatenate([np.zeros(person.shape[0], bool), np.ones(n_dup, bool)])
+    original = np.concatenate([np.full(person.shape[0], -1), dup_src])
+    person = np.concatenate([person, person[dup_src]])
+    wave = np.concatenate([wave, wave[dup_src]])
+    day = np.concatenate([day, dup_day])
+    m = person.shape[0]
+    sec = day * SECONDS_PER_DAY + _diurnal(rng.random(m))
+    # keep a duplicate after its original
+    sec[is_dup] = np.maximum(sec[is_dup], sec[original[is_dup]] + 600)
+    day = sec // SECONDS_PER_DAY
+    known_mask = person >= 0
+    waves_a0 = np.array([a0 for _, a0, _ in waves], np.int64)
+    record = np.full(m, -1)
+    if known_mask.any():
+        record[known_mask] = world.pick_record(rng, person[known_mask], waves_a0[wave[known_mask]])
+    record[is_dup] = record[original[is_dup]]  # a repeat respondent answers under the same record
+    lv = np.empty((m, len(LATENTS)))
+    lv[known_mask] = world.lv[person[known_mask]]
+    lv[~known_mask] = _latents(rng, int((~known_mask).sum()), params.acsi_paths)
+
+    items: dict[str, np.ndarray] = {}
+    for item, latent in ITEM_LATENT.items():
+        lam = params.acsi_loadings[item]
+        z = lam * lv[:, LATENTS.index(latent)] + math.sqrt(1 - lam * lam) * rng.standard_normal(m)
+        if item == "complaint":
+            items[item] = (z > statistics.NormalDist().inv_cdf(1 - params.complaint_share)).astype(np.int64)
+        elif item == "recommend":
+            items[item] = _likert(params.acsi_item_means["LOYALTY"] - 0.2, params.acsi_item_sd + 0.3, z, 0, 10)
+        elif item == "price_tolerance":
+            items[item] = _likert(params.acsi_item_means["LOYALTY"] - 1.2, params.acsi_item_sd, z)
+        else:
+            items[item] = _likert(params.acsi_item_means[latent], params.acsi_item_sd, z)
+    pq_lv = lv[:, LATENTS.index("PQ")]
+    for attr in SERVICE_ATTRIBUTES:
+        items[f"imp_{attr}"] = _likert(params.ipa_importance[attr], params.ipa_sd, rng.standard_normal(m))
+        z = 0.5 * pq_lv + math.sqrt(0.75) * rng.standard_normal(m)
+        items[f"perf_{attr}"] = _likert(params.ipa_performance[attr], params.ipa_sd, z)
+        planted = KANO_CATEGORIES.index(params.kano[attr])
+        noise = _choice(rng, [params.kano_noise.get(c, 0.0) for c in KANO_CATEGORIES], m)
+        category = np.where(rng.random(m) < params.kano_share, planted, noise)
+        f_ans, d_ans = _kano_pairs(rng, category)
+        items[f"kano_f_{attr}"], items[f"kano_d_{attr}"] = f_ans, d_ans
+    duration = np.maximum(
+        np.round(params.duration_median_s * np.exp(params.duration_sigma * rng.standard_normal(m))), 90
+    ).astype(np.int64)
+    attention = np.full(m, 7, np.int64)
+
+    # quality flags, disjoint, on responses that are not duplicates
+    pool = rng.permutation(np.flatnonzero(~is_dup))
+    counts = [round(s * m) for s in (params.speeder_share, params.straightliner_share, params.attention_fail_share)]
+    cut = np.cumsum([0, *counts])
+    speeders, straight, attn = (np.sort(pool[cut[i] : cut[i + 1]]) for i in range(3))
+    duration[speeders] = rng.integers(15, 60, speeders.shape[0])
+    grid_value = np.array([10, 8, 7, 5, 1])[_choice(rng, [0.4, 0.2, 0.15, 0.15, 0.1], straight.shape[0])]
+    for item in FEEDS["surveys"].grid_columns:
+        items[item][straight] = grid_value
+    attention[attn] = np.array([1, 2, 3, 4, 5, 6, 8, 9, 10])[rng.integers(0, 9, attn.shape[0])]
+
+    # comments by tone of the respondent's satisfaction
+    sat = lv[:, LATENTS.index("SAT")]
+    pools = [names.COMMENTS_NEGATIVE, names.COMMENTS_NEUTRAL, names.COMMENTS_POSITIVE, names.COMMENTS_SPECIAL]
+    texts = [""] + [c for p in pools for c in p]
+    first = np.cumsum([1] + [len(p) for p in pools])[:-1]
+    tone = np.where(sat < -0.5, 0, np.where(sat > 0.5, 2, 1))
+    tone = np.where(rng.random(m) < params.comment_special_share, 3, tone)
+    sizes = np.array([len(p) for p in pools])
+    comment = first[tone] + (rng.random(m) * sizes[tone]).astype(np.int64)
+    comment = np.where(rng.random(m) < params.comment_share, comment, 0)
+    rid = _response_ids(rng, m)
+    order = np.lexsort((np.arange(m), sec))
+    return dict(
+        waves=waves,
+        person=person,
+        wave=wave,
+        sec=sec,
+        day=day,
+        record=record,
+        items=items,
+        duration=duration,
+        attention=attention,
+        comment=comment,
+        comment_texts=texts,
+        rid=rid,
+        order=order,
+        is_dup=is_dup,
+        dup_original=dup_src,
+        speeders=speeders,
+        straight=straight,
+        attn=attn,
+        lv=lv,
+    )
+
+
+def _kano_pairs(rng: np.random.Generator, category: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A (functional, dysfunctional) answer pair per response that the Kano table maps to `category`."""
+    cells: dict[int, list[tuple[int, int]]] = {k: [] for k in range(len(KANO_CATEGORIES))}
+    for f, row in enumerate(KANO_TABLE):
+        for d, cat in enumerate(row):
+            cells[KANO_CATEGORIES.index(cat)].append((f + 1, d + 1))
+    f_ans = np.empty(category.shape[0], np.int64)
+    d_ans = np.empty(category.shape[0], np.int64)
+    for k, options in cells.items():
+        mask = category == k
+        pick = np.asarray(options)[rng.integers(0, len(options), int(mask.sum()))]
+        f_ans[mask], d_ans[mask] = pick[:, 0], pick[:, 1]
+    return f_ans, d_ans
+
+
+_ALNUM = np.frombuffer(b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz", np.uint8)
+
+
+def _response_ids(rng: np.random.Generator, m: int) -> _Block:
+    """Survey-tool response ids like R_3kT9xQ2mWb7LpZa (unique)."""
+    data = np.empty((m, 17), np.uint8)
+    data[:, 0], data[:, 1] = ord("R"), ord("_")
+    data[:, 2:] = _ALNUM[rng.integers(0, 62, (m, 15))]
+    keys = data.view("V17")[:, 0]
+    while np.unique(keys).shape[0] < m:  # practically never
+        _, first = np.unique(keys, return_index=True)
+        again = np.setdiff1d(np.arange(m), first)
+        data[again, 2:] = _ALNUM[rng.integers(0, 62, (again.shape[0], 15))]
+        keys = data.view("V17")[:, 0]
+    return _Block(data, np.full(m, 17, np.int64))
+
+
+def _surveys_feed(world: _World, s: dict[str, Any]) -> _Feed:
+    o = s["order"]
+    m = o.shape[0]
+    items = s["items"]
+    known = s["record"][o] >= 0
+    contract = FEEDS["surveys"]
+    texts = s["comment_texts"]
+    newline_count = np.array([t.count("\n") for t in texts])
+    small = _number_table(11, suffix=",")
+    waves = [w for w, _, _ in s["waves"]] or [""]
+    by_column: dict[str, list[_Part]] = {
+        "response_id": [_block_part(_take(s["rid"], o), ",")],
+        "customer_ref": _ref_parts(world, np.maximum(s["record"][o], 0), ",", known),
+        "survey_id": [_text(["SAT"], np.zeros(m, np.int64), ",")],
+        "version": [_text(["1", "2"], (s["wave"][o] >= world.params.version2_from_wave).astype(np.int64), ",")],
+        "wave": [_text(waves, s["wave"][o], ",")],
+        "started_at": _ts_parts(s["sec"][o], world.start, ","),
+        "duration_s": _int_parts(s["duration"][o], ","),
+        "complaint": [_text(["false", "true"], items["complaint"][o], ",")],
+        "attention_check": [_Part(small.data, small.lens, s["attention"][o])],
+        "comment": [_text([_quote_minimal(t) for t in texts], s["comment"][o], "\n")],
+    }
+    for name in contract.column_names:
+        if name not in by_column:
+            by_column[name] = [_Part(small.data, small.lens, items[name][o])]
+    parts = [p for c in contract.column_names for p in by_column[c]]
+    nl = newline_count[s["comment"][o]] if m else np.zeros(0, np.int64)
+    return _Feed(parts, s["day"][o], nl if nl.any() else None)
+
+
+def _interactions(world: _World, rng: np.random.Generator) -> dict[str, Any]:
+    params = world.params
+    n = world.n
+    active_end = np.where(world.alive, world.days, np.nan_to_num(world.death_t, nan=world.days))
+    span = np.maximum(active_end - world.birth_t, 0)
+    mult = np.where(world.kind != 0, params.org_interaction_multiplier, 1.0)
+    people, times, types = [], [], []
+    for k, name in enumerate(INTERACTION_TYPES):
+        latent, effect = params.interaction_effects[name]
+        rate = params.interaction_rates[name] * mult * np.exp(effect * world.lv[:, LATENTS.index(latent)])
+        count = rng.poisson(rate * span)
+        who = np.repeat(np.arange(n), count)
+        people.append(who)
+        times.append(world.birth_t[who] + span[who] * rng.random(who.shape[0]))
+        types.append(np.full(who.shape[0], k))
+    person = np.concatenate(people)
+    sec = _to_seconds(np.concatenate(times))
+    kind = np.concatenate(types)
+    order = np.argsort(sec, kind="stable")
+    person, sec, kind = person[order], sec[order], kind[order]
+    org = world.kind[person] != 0
+    channel = np.where(
+        org,
+        _choice(rng, (0.35, 0.35, 0.1, 0.05, 0.05, 0.1), person.shape[0]),
+        _choice(rng, (0.2, 0.08, 0.1, 0.17, 0.1, 0.35), person.shape[0]),
+    )
+    record = world.pick_record(rng, person, sec // SECONDS_PER_DAY)
+    return dict(person=person, sec=sec, type=kind, channel=channel, record=record)
+
+
+def _interactions_feed(world: _World, ix: dict[str, Any]) -> _Feed:
+    m = ix["person"].shape[0]
+    pairs = [f"{t},{c}" for t in INTERACTION_TYPES for c in CONTACT_CHANNELS]
+    parts = [
+        *_id_parts("IX", np.arange(1, m + 1), ","),
+        *_ref_parts(world, ix["record"], ","),
+        *_ts_parts(ix["sec"], world.start, ","),
+        _text(pairs, ix["type"] * len(CONTACT_CHANNELS) + ix["channel"], "\n"),
+    ]
+    return _Feed(parts, ix["sec"] // SECONDS_PER_DAY)
+
+
+# -- customers: names, phones, e-mails, tax ids -----------------------------------------------
+
+_USCC_CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+_USCC_WEIGHTS = np.array([1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28])
+_ORGCODE_WEIGHTS = np.array([3, 7, 9, 10, 5, 8, 4, 2])
+
+
+def _tax_ids(world: _World, rng: np.random.Generator, who: np.ndarray) -> _Block:
+    """18-character unified social credit codes with valid check characters."""
+    m = who.shape[0]
+    codes = np.array([int(c) for _, _, cities in names.REGIONS for _, c in cities])
+    first_city = np.cumsum([0] + [len(c) for _, _, c in names.REGIONS])[:-1]
+    city_code = codes[first_city[world.region[who]] + world.city[who]]
+    v = np.zeros((m, 18), np.int64)
+    gov = world.kind[who] == KINDS.index("government")
+    v[:, 0] = np.where(gov, 1, 9)
+    v[:, 1] = 1
+    division = city_code * 100 + rng.integers(1, 13, m)
+    v[:, 2:8] = _digit_matrix(division, 6, True)[0] - 48
+    body = _scramble(who, 10**8, 7_654_321, 13_579_246)
+    v[:, 8:16] = _digit_matrix(body, 8, True)[0] - 48
+    c9 = 11 - (v[:, 8:16] @ _ORGCODE_WEIGHTS) % 11
+    v[:, 16] = np.where(c9 == 11, 0, np.where(c9 == 10, _USCC_CHARS.index("X"), c9))
+    c18 = 31 - (v[:, :17] @ _USCC_WEIGHTS) % 31
+    v[:, 17] = np.where(c18 == 31, 0, c18)
+    data = np.frombuffer(_USCC_CHARS.encode(), np.uint8)[v]
+    return _Block(np.ascontiguousarray(data), np.full(m, 18, np.int64))
+
+
+def _person_names(world: _World, rng: np.random.Generator) -> tuple[_Block, _Block]:
+    """Name (Chinese) and lower-case e-mail per person."""
+    n = world.n
+    kind = world.kind
+    pid = np.arange(n)
+    sur = _strings([s for s, _, _ in names.SURNAMES])
+    sur_py = _strings([p for _, p, _ in names.SURNAMES])
+    giv = _strings([c for c, _ in names.GIVEN_CHARS])
+    giv_py = _strings([p for _, p in names.GIVEN_CHARS])
+    unique = _int_block(_scramble(pid, 10 ** max(5, len(str(n)) + 1), 7919, 4321))
+    cases: list[tuple[np.ndarray, _Block]] = []
+    mails: list[tuple[np.ndarray, _Block]] = []
+
+    ind = np.flatnonzero(kind == 0)
+    m = ind.shape[0]
+    s = _choice(rng, [w for _, _, w in names.SURNAMES], m)
+    g1 = rng.integers(0, giv.data.shape[0], m)
+    g2 = rng.integers(0, giv.data.shape[0], m)
+    two = rng.random(m) < 0.65
+    cases.append((ind, _concat([_take(sur, s), _take(giv, g1), _blank(_take(giv, g2), two)], m)))
+    domains = [d for d, _ in names.MAIL_DOMAINS]
+    dom = _choice(rng, [w for _, w in names.MAIL_DOMAINS], m)
+    qq = dom == domains.index("qq.com")
+    local = _concat([_take(giv_py, g1), _blank(_take(giv_py, g2), two), _take(sur_py, s), _take(unique, ind)], m)
+    qq_local = _int_block(10_000_000 + _scramble(ind, 10**9, 104_729, 55_555))
+    local = _select(m, [(~qq, _take(local, np.flatnonzero(~qq))), (qq, _take(qq_local, np.flatnonzero(qq)))])
+    mails.append((ind, _concat([local, _const("@"), _take(_strings(domains), dom)], m)))
+
+    org = np.flatnonzero(kind != 0)
+    m = org.shape[0]
+    cities = [c for _, _, cs in names.REGIONS for c, _ in cs]
+    first_city = np.cumsum([0] + [len(c) for _, _, c in names.REGIONS])[:-1]
+    city = _take(_strings(cities), first_city[world.region[org]] + world.city[org])
+    brand = _strings([c for c, _ in names.BRAND_CHARS])
+    brand_py = _strings([p for _, p in names.BRAND_CHARS])
+    b1 = rng.integers(0, brand.data.shape[0], m)
+    b2 = rng.integers(0, brand.data.shape[0], m)
+    industries = list(names.INDUSTRIES)
+    industry = _choice(rng, [w for _, w in names.INDUSTRIES.values()], m)
+    word = _take(_strings([w for w, _ in names.INDUSTRIES.values()]), industry)
+    suffix = _take(
+        _strings([s for s, _ in names.ENTERPRISE_SUFFIXES]), _choice(rng, [w for _, w in names.ENTERPRISE_SUFFIXES], m)
+    )
+    partner_word = _take(_strings(names.PARTNER_WORDS), rng.integers(0, len(names.PARTNER_WORDS), m))
+    body = rng.integers(0, len(names.GOVERNMENT_BODIES), m)
+    gov_name = _concat([city, _const("市"), _take(_strings([b for b, _ in names.GOVERNMENT_BODIES]), body)], m)
+    ent_name = _concat([city, _take(brand, b1), _take(brand, b2), word, suffix], m)
+    par_name = _concat([city, _take(brand, b1), _take(brand, b2), partner_word, _const("有限公司")], m)
+    okind = kind[org]
+    sub = [
+        (okind == KINDS.index(k), blk)
+        for k, blk in (("enterprise", ent_name), ("government", gov_name), ("partner", par_name))
+    ]
+    cases.append((org, _select(m, [(mask, _take(blk, np.flatnonzero(mask))) for mask, blk in sub])))
+    role = _take(_strings(names.ORG_MAIL_ROLES), rng.integers(0, len(names.ORG_MAIL_ROLES), m))
+    mails.append(
+        (
+            org,
+            _concat(
+                [role, _const("@"), _take(brand_py, b1), _take(brand_py, b2), _take(unique, org), _const(".com.cn")], m
+            ),
+        )
+    )
+    gov_industry = np.array(
+        [industries.index(i) if i in industries else len(industries) for _, i in names.GOVERNMENT_BODIES]
+    )
+    resellers = np.array([industries.index(i) for i in ("wholesale", "retail", "logistics")])
+    partner_industry = resellers[_choice(rng, (0.6, 0.25, 0.15), m)]
+    ind_code = np.full(n, -1)
+    ind_code[org] = np.select(
+        [okind == KINDS.index("government"), okind == KINDS.index("partner")],
+        [gov_industry[body], partner_industry],
+        industry,
+    )
+    world.extra["industry"] = ind_code
+    return _select(n, cases), _select(n, mails)
+
+
+def _customers_feed(world: _World, rng: np.random.Generator) -> _Feed:
+    params = world.params
+    n = world.n
+    # records in the order they are delivered: by signup day, then system and number
+    o = np.lexsort((world.rec_num, world.rec_system, world.rec_day))
+    rp = world.rec_person[o]
+    system = world.rec_system[o]
+    nrec = rp.shape[0]
+    name, mail = _person_names(world, rng)
+    # phone: one mobile number per person, formatted differently per record
+    pref = _strings(names.MOBILE_PREFIXES).data
+    digits = np.concatenate(
+        [
+            pref[rng.integers(0, len(names.MOBILE_PREFIXES), n)],
+            _digit_matrix(_scramble(np.arange(n), 10**8, 104_723, 98_765), 8, True)[0],
+        ],
+        axis=1,
+    )[rp]
+    sp, dash = np.full((nrec, 1), ord(" "), np.uint8), np.full((nrec, 1), ord("-"), np.uint8)
+    formats = [
+        digits,
+        np.concatenate([digits[:, :3], sp, digits[:, 3:7], sp, digits[:, 7:]], axis=1),
+        np.concatenate(
+            [
+                np.broadcast_to(np.frombuffer(b"+86-", np.uint8), (nrec, 4)),
+                digits[:, :3],
+                dash,
+                digits[:, 3:7],
+                dash,
+                digits[:, 7:],
+            ],
+            axis=1,
+        ),
+        np.concatenate([np.broadcast_to(np.frombuffer(b"(+86)", np.uint8), (nrec, 5)), digits], axis=1),
+    ]
+    fmt = _choice(rng, (0.55, 0.20, 0.15, 0.10), nrec)
+    phone = _select(
+        nrec,
+        [(fmt == k, _Block(f[fmt == k], np.full(int((fmt == k).sum()), f.shape[1]))) for k, f in enumerate(formats)],
+    )
+    phone = _blank(phone, rng.random(nrec) >= params.phone_missing)
+    email = _take(mail, rp)
+    case = _choice(rng, (0.6, 0.2, 0.2), nrec)
+    email = _upper(_upper(email, case == 2), case == 1, first_only=True)
+    email = _blank(email, rng.random(nrec) >= params.email_missing)
+    org = world.kind[rp] != 0
+    orgs = np.flatnonzero(world.kind != 0)
+    tax_person = np.zeros((n, 18), np.uint8)
+    tax_person[orgs] = _tax_ids(world, rng, orgs).data
+    web_store = np.isin(system, [SYSTEMS.index("web"), SYSTEMS.index("store")])
+    has_tax = org & ~(web_store & (rng.random(nrec) < params.tax_id_missing))
+    tax = _blank(_Block(tax_person[rp], np.full(nrec, 18, np.int64)), has_tax)
+    industries = [*names.INDUSTRIES, "public_administration"]
+    # organisations' size: the same figures on every record of the organisation
+    emp_median = np.array([0, 50, 150, 20])[world.kind]
+    employees = np.maximum(np.round(emp_median * np.exp(1.1 * rng.standard_normal(n))), 1).astype(np.int64)
+    revenue = np.round(employees * 400_000 * np.exp(0.6 * rng.standard_normal(n)) / 1000).astype(np.int64) * 1000
+    has_size = org & (rng.random(nrec) >= 0.05)
+    channel = np.where(
+        org,
+        _choice(rng, (0, 0.15, 0, 0.15, 0.2, 0.35, 0.15), nrec),
+        _choice(rng, (0.35, 0.25, 0.25, 0.15, 0, 0, 0), nrec),
+    )
+    median_cost = np.array([0, 60, 45, 30, 1200, 2500, 600], np.float64)[channel]
+    cost = np.round(median_cost * 100 * np.exp(0.6 * rng.standard_normal(nrec))).astype(np.int64)
+    parts = [
+        *_ref_parts(world, o, ","),
+        _text(SYSTEMS, system, ","),
+        _block_part(_take(name, rp), ","),
+        _block_part(phone, ","),
+        _block_part(email, ","),
+        _block_part(tax, ","),
+        _text(KINDS, world.kind[rp], ","),
+        _text([r for r, _, _ in names.REGIONS], world.region[rp], ","),
+        _text(industries, np.maximum(world.extra["industry"][rp], 0), ",", org),
+        *_int_parts(employees[rp], ",", has_size),
+        *_money_parts(revenue[rp] * 100, ",", has_size),
+        *_date_parts(world.rec_day[o], world.start, ","),
+        _text(ACQUISITION_CHANNELS, channel, ","),
+        *_money_parts(cost, "\n"),
+    ]
+    inverse = np.empty(nrec, np.int64)
+    inverse[o] = np.arange(nrec)
+    world.extra["acquisition_channel"] = channel[inverse]
+    world.extra["acquisition_cost"] = cost[inverse]
+    return _Feed(parts, world.rec_day[o])
+
+
+# ---------------------------------------------------------------------------------------------
+# Planted defects
+# ---------------------------------------------------------------------------------------------
+
+
+def _csv_line(values: Sequence[str], delimiter: str = ",") -> str:
+    out = io.StringIO()
+    csv.writer(out, delimiter=delimiter, lineterminator="\n").writerow(values)
+    return out.getvalue()
+
+
+def _parse(record: str) -> list[str]:
+    return next(csv.reader(io.StringIO(record)))
+
+
+_FULLWIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
+
+
+def _shift_day(value: str, days: int) -> str:
+    d = date.fromisoformat(value[:10]) + timedelta(days=days)
+    return d.isoformat() + value[10:]
+
+
+class _Ctx:
+    """State shared by the defect planters of one feed: fresh keys, unknown references."""
+
+    def __init__(
+        self,
+        feed: FeedContract,
+        rng: np.random.Generator,
+        world: _World,
+        counters: dict[str, int],
+        existing_ids: set[str],
+    ) -> None:
+        self.feed = feed
+        self.rng = rng
+        self.world = world
+        self.counters = counters
+        self.existing = existing_ids
+        self.col = {c: i for i, c in enumerate(feed.column_names)}
+
+    def fresh(self, prefix: str) -> str:
+        self.counters[prefix] += 1
+        if prefix == "R_":
+            while True:
+                rid = "R_" + "".join(chr(c) for c in _ALNUM[self.rng.integers(0, 62, 15)])
+                if rid not in self.existing:
+                    self.existing.add(rid)
+                    return rid
+        if prefix in SYSTEM_PREFIX.values():
+            return f"{prefix}-{self.counters[prefix]:0{self.world.ref_width}d}"
+        return f"{prefix}{self.counters[prefix]:0{ID_DIGITS}d}"
+
+    def never(self, prefix: str) -> str:
+        """An id of the usual shape that no row ever carries (counted down from the top)."""
+        self.counters["never"] += 1
+        if prefix in SYSTEM_PREFIX.values():
+            return f"{prefix}-{10**self.world.ref_width - self.counters['never']:0{self.world.ref_width}d}"
+        return f"{prefix}{10**ID_DIGITS - self.counters['never']:0{ID_DIGITS}d}"
+
+    def pick(self, options: Sequence[Any]) -> Any:
+        return options[int(self.rng.integers(len(options)))]
+
+
+_KEY_PREFIX = {"orders": "SO", "payments": "INV", "surveys": "R_", "interactions": "IX"}
+_MISSING = {
+    "orders": ("product_id", "quantity", "unit_price", "currency", "channel", "customer_ref", "status"),
+    "customers": ("name", "kind", "region", "source_system", "acquisition_channel", "acquisition_cost"),
+    "payments": ("order_id", "amount", "due_date", "customer_ref"),
+    "surveys": ("survey_id", "wave", "duration_s", "sat_1", "recommend", "complaint", "version"),
+    "interactions": ("type", "channel", "customer_ref"),
+}
+_CAST = {
+    "orders": (
+        ("quantity", "abc"),
+        ("quantity", "two"),
+        ("unit_price", "12.3.4"),
+        ("discount", "N/A"),
+        ("ordered_at", "{y}-02-30T10:15:00+08:00"),
+    ),
+    "customers": (("employees", "abc"), ("signup_date", "{y}-02-30"), ("acquisition_cost", "N/A")),
+    "payments": (("amount", "abc"), ("invoice_date", "{y}-02-30"), ("due_date", "{y}-13-01")),
+    "surveys": (
+        ("duration_s", "abc"),
+        ("sat_1", "seven"),
+        ("complaint", "maybe"),
+        ("started_at", "{y}-02-30T10:15:00+08:00"),
+    ),
+    "interactions": (("at", "{y}-02-30T10:15:00+08:00"), ("at", "{y}-13-01T09:00:00+08:00")),
+}
+_DOMAIN = {
+    "orders": (
+        (reasons.UNKNOWN_CURRENCY, "currency", "USD"),
+        (reasons.UNKNOWN_CURRENCY, "currency", "XYZ"),
+        (reasons.NON_POSITIVE_AMOUNT, "quantity", "0"),
+        (reasons.NON_POSITIVE_AMOUNT, "quantity", "-1"),
+        (reasons.NON_POSITIVE_AMOUNT, "unit_price", "-12.00"),
+        (reasons.NON_POSITIVE_AMOUNT, "unit_price", "0.00"),
+        (reasons.NON_POSITIVE_AMOUNT, "discount", "-5.00"),
+        (reasons.INVALID_VALUE, "status", "shipped"),
+        (reasons.INVALID_VALUE, "channel", "fax"),
+        (reasons.INVALID_VALUE, "line_no", "0"),
+    ),
+    "customers": (
+        (reasons.INVALID_VALUE, "source_system", "sap"),
+        (reasons.INVALID_VALUE, "kind", "vip"),
+        (reasons.INVALID_VALUE, "acquisition_channel", "tv"),
+        (reasons.INVALID_VALUE, "employees", "-5"),
+        (reasons.NON_POSITIVE_AMOUNT, "acquisition_cost", "-10.00"),
+    ),
+    "payments": ((reasons.NON_POSITIVE_AMOUNT, "amount", "0.00"), (reasons.NON_POSITIVE_AMOUNT, "amount", "-88.00")),
+    "surveys": (
+        (reasons.LIKERT_OUT_OF_RANGE, "sat_1", "11"),
+        (reasons.LIKERT_OUT_OF_RANGE, "qual_2", "0"),
+        (reasons.LIKERT_OUT_OF_RANGE, "recommend", "11"),
+        (reasons.LIKERT_OUT_OF_RANGE, "kano_f_price", "6"),
+        (reasons.LIKERT_OUT_OF_RANGE, "imp_staff", "0"),
+        (reasons.INVALID_VALUE, "version", "0"),
+        (reasons.INVALID_VALUE, "duration_s", "-5"),
+    ),
+    "interactions": ((reasons.INVALID_VALUE, "type", "refund"), (reasons.INVALID_VALUE, "channel", "fax")),
+}
+#: conflicting copy: column and how to change it to another *valid* value
+_CONFLICT = {
+    "orders": "channel",
+    "payments": "amount",
+    "surveys": "sat_1",
+    "interactions": "channel",
+}
+
+
+class _Plan(NamedTuple):
+    """One planted row: an extra record or an in-place rewrite of a real one."""
+
+    row: int  # global index of the real row it copies, rewrites or follows
+    text: str | None  # the record (with its newline); None for entries about a real row as is
+    expected: str
+    note: str
+    mode: str  # "insert" (extra record at `slot`), "end" (extra, last), "rewrite", "mark" (real row as is)
+    key: dict[str, str]  # the row's key values, NFKC-normalised
+    slot: int = 0  # "insert": placed before the day's real record number `slot` (or at the end)
+
+
+def _key_of(feed: FeedContract, values: list[str]) -> dict[str, str]:
+    col = {c: i for i, c in enumerate(feed.column_names)}
+    return {k: unicodedata.normalize("NFKC", values[col[k]]) if col[k] < len(values) else "" for k in feed.key}
+
+
+def _fresh_key(ctx: _Ctx, v: list[str]) -> list[str]:
+    """A copy of the row under a key no other row has."""
+    v = list(v)
+    name = ctx.feed.name
+    if name == "orders":
+        v[ctx.col["order_id"]] = ctx.fresh("RT" if v[ctx.col["status"]] == "returned" else "SO")
+        v[ctx.col["line_no"]] = "1"
+    elif name == "customers":
+        v[0] = ctx.fresh(v[0][:3])
+    else:
+        v[0] = ctx.fresh(_KEY_PREFIX[name])
+    return v
+
+
+def _plant_row(kind: str, ctx: _Ctx, v: list[str], day: date) -> tuple[str, str, str, dict[str, str]] | None:
+    """One defective copy of row `v` under a fresh key: (record, expected reason, note, key) or None."""
+    w = _fresh_key(ctx, v)
+    built = _defect_text(kind, ctx, w, day)
+    return None if built is None else (*built, _key_of(ctx.feed, w))
+
+
+def _defect_text(kind: str, ctx: _Ctx, w: list[str], day: date) -> tuple[str, str, str] | None:
+    """Alter `w` (in place) to carry exactly one defect: (record text, expected reason, note)."""
+    feed = ctx.feed
+    col = ctx.col
+    ev = feed.event_column
+    is_ts = feed.column(ev).type == "timestamp"
+    if kind == "malformed":
+        # a broken line must not contain a quoted newline: the reader recovers line by line
+        w[:] = ["" if "\n" in x else x for x in w]
+        variant = ctx.pick(("missing_field", "extra_field"))
+        if variant == "missing_field":
+            return _csv_line(w[:-1]), reasons.MALFORMED_ROW, "one field missing (field count)"
+        return _csv_line(w).rstrip("\n") + ",extra\n", reasons.MALFORMED_ROW, "one field too many"
+    if kind == "quote":
+        if any('"' in x or "," in x or "\n" in x for x in w):
+            return None
+        target = ctx.pick([c for c in feed.column_names[1:-1] if w[col[c]]])
+        w[col[target]] = '"' + w[col[target]]
+        return ",".join(w) + "\n", reasons.MALFORMED_ROW, f"unbalanced quote opening {target} (last record)"
+    if kind == "missing":
+        target = ctx.pick([c for c in _MISSING[feed.name] if w[col[c]]])
+        w[col[target]] = ""
+        return _csv_line(w), reasons.MISSING_REQUIRED, f"{target} empty"
+    if kind == "cast":
+        target, bad = ctx.pick(_CAST[feed.name])
+        w[col[target]] = bad.format(y=day.year)
+        return _csv_line(w), reasons.CAST_ERROR, f"{target} = {w[col[target]]!r}"
+    if kind == "naive":
+        local = w[col[ev]][:19]
+        w[col[ev]] = local.replace("T", " ") if ctx.rng.random() < 0.5 else local
+        return _csv_line(w), reasons.NAIVE_TIMESTAMP, f"{ev} without UTC offset"
+    if kind.startswith("domain:"):
+        options = [(r, c, x) for r, c, x in _DOMAIN[feed.name] if r == kind[7:]]
+        reason, target, bad = ctx.pick(options)
+        if target == "amount" and bad.startswith("-"):
+            bad = "-" + w[col["amount"]]
+        w[col[target]] = bad
+        return _csv_line(w), reason, f"{target} = {bad}"
+    if kind == "future":
+        for c in (ev, *feed.checked_dates, *feed.range_only_dates):
+            if w[col[c]]:
+                w[col[c]] = _shift_day(w[col[c]], 3)
+        return _csv_line(w), reasons.FUTURE_DATE, f"{ev} three days after the file's day"
+    if kind == "ancient":
+        w[col[ev]] = "1970-01-01T08:00:00+08:00" if is_ts else "1970-01-01"
+        return _csv_line(w), reasons.DATE_OUT_OF_RANGE, f"{ev} = 1970-01-01"
+    if kind == "orphan":
+        w[col["order_id"]] = ctx.fresh("RT")
+        w[col["status"]] = "returned"
+        w[col["original_order_id"]] = ctx.never("SO")
+        return _csv_line(w), reasons.ORPHAN_RETURN, "return of an order that never existed"
+    if kind == "unknown_customer":
+        w[col["customer_ref"]] = ctx.never(ctx.pick(list(SYSTEM_PREFIX.values())))
+        return _csv_line(w), reasons.UNKNOWN_CUSTOMER, "customer_ref that no record has"
+    raise ValueError(kind)
+
+
+def _row_kinds(feed: FeedContract) -> list[str]:
+    """The defect kinds that make sense for a feed (one reason each)."""
+    kinds = ["malformed", "quote", "missing", "cast"]
+    if feed.column(feed.event_column).type == "timestamp":
+        kinds.append("naive")
+    kinds += sorted({f"domain:{r}" for r, _, _ in _DOMAIN[feed.name]})
+    kinds += ["future", "ancient", "conflict", "duplicate", "clean"]
+    if feed.name == "orders":
+        kinds.append("orphan")
+    if feed.customer_column:
+        kinds.append("unknown_customer")
+    return kinds
+
+
+def _clean_variant(ctx: _Ctx, v: list[str]) -> tuple[list[str], str] | None:
+    """Rewrite a real row so it differs on the wire but is equal after NFKC and lower-casing."""
+    col = ctx.col
+    options = {
+        "orders": (("quantity", "fullwidth"), ("order_id", "fullwidth"), ("category", "upper"), ("status", "title")),
+        "customers": (("phone", "fullwidth"), ("employees", "fullwidth"), ("source_system", "upper")),
+        "payments": (("amount", "fullwidth"), ("invoice_id", "fullwidth")),
+        "surveys": (("sat_1", "fullwidth"), ("recommend", "fullwidth"), ("duration_s", "fullwidth")),
+        "interactions": (("type", "title"), ("interaction_id", "fullwidth"), ("channel", "upper")),
+    }[ctx.feed.name]
+    usable = [(c, how) for c, how in options if v[col[c]]]
+    if not usable:
+        return None
+    target, how = ctx.pick(usable)
+    w = list(v)
+    value = w[col[target]]
+    w[col[target]] = {"fullwidth": value.translate(_FULLWIDTH), "upper": value.upper(), "title": value.title()}[how]
+    return w, f"{target} = {w[col[target]]!r} ({'full-width digits' if how == 'fullwidth' else 'case'})"
+
+
+def _conflict_copy(ctx: _Ctx, v: list[str]) -> list[str]:
+    w = list(v)
+    name = ctx.feed.name
+    c = ctx.col[_CONFLICT[name]]
+    if name == "payments":
+        cents = round(float(w[c]) * 100) + 100
+        w[c] = f"{cents // 100}.{cents % 100:02d}"
+    elif name == "surveys":
+        w[c] = str(int(w[c]) % 10 + 1)
+    else:
+        choices = ORDER_CHANNELS if name == "orders" else CONTACT_CHANNELS
+        w[c] = ctx.pick([x for x in choices if x != w[c]])
+    return w
+
+
+def _plan_row_defects(
+    feed: FeedContract,
+    fd: _Feed,
+    rate: float,
+    ctx: _Ctx,
+    start: date,
+    reserved_days: set[int],
+    victims_ok: np.ndarray | None,
+) -> list[_Plan]:
+    """Choose rows and defect kinds: about `rate` of the feed's rows, every kind at least once.
+
+    Positions are chosen here too, so that writing the files needs no randomness."""
+    if rate <= 0 or fd.n == 0:
+        return []
+    rng = ctx.rng
+    kinds = _row_kinds(feed)
+    n_ops = max(len(kinds), round(rate * fd.n))
+    candidates = np.flatnonzero(~np.isin(fd.day, sorted(reserved_days)))
+    if candidates.size == 0:
+        return []
+    bounds = np.searchsorted(fd.day, np.arange(int(fd.day.max()) + 2))
+    sources = rng.choice(candidates, n_ops, replace=candidates.size < n_ops)
+    used: set[int] = set()
+    ops: list[tuple[str, int]] = []
+    for i in range(n_ops):
+        kind, src = kinds[i % len(kinds)], int(sources[i])
+        if kind in ("conflict", "duplicate", "clean"):
+            # these touch a real row, and each real row at most once
+            for _ in range(50):
+                if src not in used and (kind != "conflict" or victims_ok is None or victims_ok[src]):
+                    break
+                src = int(candidates[rng.integers(candidates.size)])
+            else:
+                continue
+            used.add(src)
+        ops.append((kind, src))
+    rows = sorted({src for _, src in ops})
+    texts = dict(zip(rows, fd.texts(np.array(rows, np.int64)), strict=True))
+    quote_days: set[int] = set()
+    plans: list[_Plan] = []
+
+    def add(src: int, text: str | None, expected: str, note: str, key: dict[str, str], mode: str = "insert",
+            after: bool = False) -> None:  # fmt: skip
+        d = int(fd.day[src])
+        count = int(bounds[d + 1] - bounds[d])
+        low = src - int(bounds[d]) + 1 if after else 0
+        slot = count if mode == "end" else int(rng.integers(low, count + 1))
+        plans.append(_Plan(src, text, expected, note, mode, key, slot))
+
+    for kind, src in ops:
+        text = texts[src]
+        v = _parse(text)
+        day = start + timedelta(days=int(fd.day[src]))
+        if kind == "duplicate":
+            add(src, text, reasons.DEDUPLICATED, "exact copy of an earlier line", _key_of(feed, v), after=True)
+        elif kind == "clean":
+            res = _clean_variant(ctx, v)
+            if res is not None:
+                w, note = res
+                add(src, _csv_line(w), "CLEAN", note, _key_of(feed, w), mode="rewrite")
+        elif kind == "conflict" and feed.name == "customers":
+            # two new records that disagree: a real customer is never held back
+            a = _fresh_key(ctx, v)
+            b = list(a)
+            b[ctx.col["acquisition_cost"]] = f"{float(a[ctx.col['acquisition_cost']]) + 1:.2f}"
+            note = "two new records with the same customer_ref and different acquisition_cost"
+            add(src, _csv_line(a), reasons.DUPLICATE_CONFLICT, note, _key_of(feed, a))
+            add(src, _csv_line(b), reasons.DUPLICATE_CONFLICT, note, _key_of(feed, a))
+        elif kind == "conflict":
+            note = f"same key as a real row, {_CONFLICT[feed.name]} differs (both versions held back)"
+            key = _key_of(feed, v)
+            add(src, None, reasons.DUPLICATE_CONFLICT, note + " [original]", key, mode="mark")
+            add(src, _csv_line(_conflict_copy(ctx, v)), reasons.DUPLICATE_CONFLICT, note + " [copy]", key)
+        else:
+            mode = "insert"
+            if kind == "quote" and int(fd.day[src]) not in quote_days:
+                mode = "end"
+            built = _plant_row("malformed" if kind == "quote" and mode != "end" else kind, ctx, v, day)
+            if built is None:  # unfit for an unbalanced quote (the row has quotes of its own)
+                mode = "insert"
+                built = _plant_row("malformed", ctx, v, day)
+            assert built is not None
+            if mode == "end":
+                quote_days.add(int(fd.day[src]))
+            text, expected, note, key = built
+            add(src, text, expected, note, key, mode=mode)
+    return plans
+
+
+# ---------------------------------------------------------------------------------------------
+# ---------------------------------------------------------------------------------------------
+# Writing the landing zone
+# ---------------------------------------------------------------------------------------------
+
+
+def _header(feed: FeedContract) -> bytes:
+    return (",".join(feed.column_names) + "\n").encode()
+
+
+def _split_records(text: str, newlines: np.ndarray | None) -> list[str]:
+    lines = text.split("\n")[:-1]
+    if newlines is None or not newlines.any():
+        return [ln + "\n" for ln in lines]
+    out, i = [], 0
+    for k in newlines.tolist():
+        out.append("\n".join(lines[i : i + k + 1]) + "\n")
+        i += k + 1
+    return out
+
+
+def _day_records(buf: np.ndarray, off: np.ndarray, a: int, b: int, newlines: np.ndarray | None) -> list[str]:
+    text = buf[off[a] : off[b]].tobytes().decode("utf-8")
+    return _split_records(text, None if newlines is None else newlines[a:b])
+
+
+def _assemble_day(records: list[str], plans: Sequence[_Plan], first_row: int) -> tuple[list[str], list[int], list[int]]:
+    """Apply a day's rewrites and insert its extra records at their planned slots.
+
+    Returns the final records, the physical line each starts on (header = line 1,
+    embedded newlines counted) and, per plan, the index of its record.
+    """
+    n = len(records)
+    records = list(records)
+    slots: list[list[int]] = [[] for _ in range(n + 1)]
+    tail: list[int] = []
+    marks: dict[int, int] = {}
+    for k, p in enumerate(plans):
+        if p.mode in ("rewrite", "mark"):
+            marks[p.row - first_row] = k
+            if p.mode == "rewrite":
+                records[p.row - first_row] = p.text  # type: ignore[assignment]
+        elif p.mode == "end":
+            tail.append(k)
+        else:
+            slots[p.slot].append(k)
+    final: list[str] = []
+    where = [0] * len(plans)
+    for i in range(n + 1):
+        for k in slots[i]:
+            where[k] = len(final)
+            final.append(plans[k].text)  # type: ignore[arg-type]
+        if i < n:
+            if i in marks:
+                where[marks[i]] = len(final)
+            final.append(records[i])
+    for k in tail:
+        where[k] = len(final)
+        final.append(plans[k].text)  # type: ignore[arg-type]
+    starts, line = [], 2
+    for rec in final:
+        starts.append(line)
+        line += rec.count("\n")
+    return final, starts, where
+
+
+_FILE_DEFECTS: tuple[tuple[str, str], ...] = (
+    (reasons.ENCODING_ERROR, "undecodable"),
+    (reasons.PARTIAL_FILE, "truncated"),
+    (reasons.EMPTY_FILE, "empty"),
+    (reasons.SCHEMA_MISMATCH, "extra_column"),
+    (reasons.SCHEMA_MISMATCH, "missing_column"),
+    (reasons.WRONG_DELIMITER, "semicolon"),
+    (reasons.NOT_IN_MANIFEST, "unlisted"),
+)
+_BAD_BYTES = b"\xff\xfe\x00\x80\xff"
+
+
+class _FilePlan(NamedTuple):
+    extras: dict[str, dict[int, list[tuple[str, int]]]]  # feed -> day -> [(kind, source day)]
+    encodings: dict[str, dict[int, str]]  # feed -> day -> codec
+    reserved: dict[str, set[int]]  # feed -> days kept free of row defects (re-delivery sources)
+
+
+def _plan_files(
+    nonempty: Mapping[str, list[int]], days: int, params: DemoParams, rng: np.random.Generator
+) -> _FilePlan:
+    """Where the file-level problems go: extra files in different days, re-deliveries of
+    earlier orders files, and real files written as GB18030 or with a BOM."""
+    extras: dict[str, dict[int, list[tuple[str, int]]]] = {f: {} for f in FEEDS}
+    encodings: dict[str, dict[int, str]] = {f: {} for f in FEEDS}
+    reserved: dict[str, set[int]] = {f: set() for f in FEEDS}
+    sources = [d for d in nonempty["orders"] if d < days - 1]
+    for s in sorted(rng.permutation(sources)[: params.file_defects_per_kind].tolist()):
+        reserved["orders"].add(s)
+        extras["orders"].setdefault(int(rng.integers(s + 1, days)), []).append(("redelivery", s))
+    used: set[int] = set()
+    feeds = list(FEEDS)
+    j = 0
+    for _, kind in _FILE_DEFECTS:
+        for _ in range(params.file_defects_per_kind):
+            feed = feeds[j % len(feeds)]
+            j += 1
+            options = [d for d in nonempty[feed] if d not in used] or nonempty[feed]
+            if not options:
+                continue
+            d = int(options[int(rng.integers(len(options)))])
+            used.add(d)
+            extras[feed].setdefault(d, []).append((kind, d))
+    for codec, targets in (
+        ("gb18030", ("customers", "surveys")),
+        ("utf-8-sig", ("orders", "payments", "interactions")),
+    ):
+        for i in range(params.encoded_files):
+            feed = targets[i % len(targets)]
+            options = [d for d in nonempty[feed] if d not in encodings[feed] and d not in reserved[feed]]
+            if options:
+                encodings[feed][int(options[int(rng.integers(len(options)))])] = codec
+    return _FilePlan(extras, encodings, reserved)
+
+
+def _encode(text: str, codec: str | None) -> bytes:
+    if codec == "utf-8-sig":
+        return b"\xef\xbb\xbf" + text.encode("utf-8")
+    return text.encode(codec or "utf-8")
+
+
+class _FeedOutput:
+    """Files, manifests and defect records of one feed (filled by the writer thread)."""
+
+    def __init__(self, out: Path, feed: FeedContract) -> None:
+        self.out = out
+        self.feed = feed
+        self.defects: list[dict[str, Any]] = []
+        self.files = 0
+        self.bytes = 0
+        self.rows = 0
+        self.saved: dict[int, tuple[str, list[str]]] = {}  # re-delivery sources: day -> (file, records)
+        self._entries: list[ManifestEntry] = []
+
+    def write(
+        self,
+        folder: str,
+        name: str,
+        parts: Sequence[bytes | memoryview],
+        rows: int,
+        *,
+        listed: bool = True,
+        encoding: str | None = None,
+        manifest: tuple[int, str] | None = None,
+    ) -> None:
+        h = hashlib.sha256()
+        with open(os.path.join(folder, name), "wb") as f:
+            for part in parts:
+                f.write(part)
+                h.update(part)
+                self.bytes += len(part)
+        self.files += 1
+        if listed:
+            rows, digest = manifest or (rows, h.hexdigest())
+            self._entries.append(ManifestEntry(name, rows, digest, encoding))
+
+    def defect(
+        self, day: str, file: str, line: int | None, key: dict[str, str] | None, expected: str, note: str
+    ) -> None:
+        self.defects.append(
+            {
+                "feed": self.feed.name,
+                "business_date": day,
+                "file": file,
+                "line": line,
+                "key": key,
+                "expected": expected,
+                "note": note,
+            }
+        )
+
+    def close_day(self, folder: str, day: str) -> None:
+        write_manifest(Path(folder), self._entries, feed=self.feed.name, day=day)
+        self._entries = []
+        self.files += 1
+
+
+def _write_extra(fo: _FeedOutput, records: list[str], folder: str, ds: str, name: str, kind: str, origin: str) -> None:
+    """One planted extra file in a day folder: a file-level defect, or a re-delivery of
+    an earlier day's file (`records` are then that day's)."""
+    feed = fo.feed
+    header = _header(feed).decode()
+    if kind == "redelivery":
+        fo.write(folder, name, [(header + "".join(records)).encode()], len(records))
+        line = 2
+        for rec in records:
+            fo.defect(
+                ds, name, line, _key_of(feed, _parse(rec)), reasons.DEDUPLICATED, f"re-delivered copy of {origin}"
+            )
+            line += rec.count("\n")
+        return
+    records = records[:20]
+    body = header + "".join(records)
+    rows = len(records)
+    listed, manifest = True, None
+    if kind == "undecodable":
+        raw = body.encode()
+        data = raw[: len(raw) // 2] + _BAD_BYTES + raw[len(raw) // 2 :]
+        reason, note = reasons.ENCODING_ERROR, "bytes that are neither UTF-8 nor GB18030 in the middle"
+    elif kind == "truncated":
+        raw = body.encode()
+        manifest = (rows, hashlib.sha256(raw).hexdigest())
+        cut = max(len(header) + 5, int(len(raw) * 0.6))
+        while cut < len(raw) and raw[cut - 1 : cut] == b"\n":
+            cut += 1
+        data = raw[:cut]
+        reason, note = reasons.PARTIAL_FILE, f"cut at byte {cut} of {len(raw)}; the manifest describes the full file"
+    elif kind == "empty":
+        data, rows = b"", 0
+        reason, note = reasons.EMPTY_FILE, "0 bytes"
+    elif kind == "extra_column":
+        data = (header.rstrip("\n") + ",remark\n" + "".join(r[:-1] + ",\n" for r in records)).encode()
+        reason, note = reasons.SCHEMA_MISMATCH, "extra column 'remark'"
+    elif kind == "missing_column":
+        drop = len(feed.column_names) - 2
+        parsed = [_parse(r) for r in [header, *records]]
+        data = "".join(_csv_line(v[:drop] + v[drop + 1 :]) for v in parsed).encode()
+        reason, note = reasons.SCHEMA_MISMATCH, f"column {feed.column_names[drop]!r} missing"
+    elif kind == "semicolon":
+        data = "".join(_csv_line(_parse(r), ";") for r in [header, *records]).encode()
+        reason, note = reasons.WRONG_DELIMITER, "semicolon-delimited"
+    else:
+        data, listed = body.encode(), False
+        reason, note = reasons.NOT_IN_MANIFEST, "file not listed in the day's manifest"
+    fo.write(folder, name, [data], rows, listed=listed, manifest=manifest)
+    fo.defect(ds, name, None, None, f"FILE_REJECTED:{reason}", note)
+
+
+def _write_days(
+    fo: _FeedOutput,
+    buf: np.ndarray,
+    off: np.ndarray,
+    newlines: np.ndarray | None,
+    first: int,
+    d0: int,
+    d1: int,
+    bounds: np.ndarray,
+    plans: Mapping[int, list[_Plan]],
+    files: _FilePlan | None,
+    start: date,
+) -> None:
+    """Write the day folders d0..d1-1 of a feed from one rendered chunk (rows from `first`):
+    the day's file, planted extra files, then the manifest. Runs in the writer thread."""
+    feed = fo.feed
+    header = _header(feed)
+    encodings = files.encodings[feed.name] if files else {}
+    extras = files.extras[feed.name] if files else {}
+    keep = files.reserved[feed.name] if files else set()
+    for d in range(d0, d1):
+        a, b = int(bounds[d]) - first, int(bounds[d + 1]) - first
+        day = start + timedelta(days=d)
+        ds = day.isoformat()
+        folder = os.path.join(fo.out, feed.name, ds)
+        os.makedirs(folder, exist_ok=True)
+        name = f"{feed.name}_{day:%Y%m%d}.csv"
+        day_plans = plans.get(d, [])
+        codec = encodings.get(d)
+        day_extras = extras.get(d, [])
+        records: list[str] = []
+        if day_plans or codec or d in keep or any(kind != "redelivery" for kind, _ in day_extras):
+            records = _day_records(buf, off, a, b, newlines)
+        if not day_plans and codec is None:
+            fo.write(folder, name, [header, memoryview(buf[off[a] : off[b]])], b - a)
+            fo.rows += b - a
+        else:
+            final, starts, where = _assemble_day(records, day_plans, int(bounds[d]))
+            fo.write(folder, name, [_encode(header.decode() + "".join(final), codec)], len(final), encoding=codec)
+            fo.rows += len(final)
+            for k, p in enumerate(day_plans):
+                fo.defect(ds, name, starts[where[k]], p.key, p.expected, p.note)
+            if codec:
+                fo.defect(ds, name, None, None, "CLEAN_FILE", codec)
+        if d in keep:
+            fo.saved[d] = (f"{feed.name}/{ds}/{name}", records)
+        for k, (kind, source) in enumerate(day_extras, start=2):
+            origin, recs = fo.saved[source] if kind == "redelivery" else (name, records)
+            _write_extra(fo, recs, folder, ds, f"{feed.name}_{day:%Y%m%d}_{k}.csv", kind, origin)
+        fo.close_day(folder, ds)
+
+
+#: rows rendered at a time (whole days): small buffers that stay in cache and are recycled
+CHUNK_ROWS = 1 << 16
+
+
+def _stream_feed(
+    pool: ThreadPoolExecutor,
+    out: Path,
+    feed: FeedContract,
+    fd: _Feed,
+    start: date,
+    days: int,
+    plans: Sequence[_Plan],
+    files: _FilePlan | None,
+) -> tuple[_FeedOutput, list[Future[None]]]:
+    """Render a feed chunk by chunk on this thread while the writer thread writes the
+    previous chunks (at most two chunks wait, so memory stays flat)."""
+    fo = _FeedOutput(out, feed)
+    bounds = np.searchsorted(fd.day, np.arange(days + 1), side="left")
+    by_day: dict[int, list[_Plan]] = {}
+    for p in plans:
+        by_day.setdefault(int(fd.day[p.row]), []).append(p)
+    futures: list[Future[None]] = []
+    d0 = 0
+    while d0 < days:
+        d1 = min(max(int(np.searchsorted(bounds, bounds[d0] + CHUNK_ROWS, side="right")) - 1, d0 + 1), days)
+        i0, i1 = int(bounds[d0]), int(bounds[d1])
+        buf, off = _render(fd.parts, slice(i0, i1))
+        newlines = None if fd.newlines is None else fd.newlines[i0:i1]
+        futures.append(pool.submit(_write_days, fo, buf, off, newlines, i0, d0, d1, bounds, by_day, files, start))
+        if len(futures) > 2:
+            futures[-3].result()
+        d0 = d1
+    return fo, futures
+
+
+# ---------------------------------------------------------------------------------------------
+# Ground truth
+# ---------------------------------------------------------------------------------------------
+
+
+def _ref_strings(world: _World) -> pa.Array:
+    """customer_ref of every record, as strings (rendered by the same engine)."""
+    nrec = world.rec_person.shape[0]
+    buf, _ = _render(_ref_parts(world, np.arange(nrec), "\n"), slice(None))
+    return pa.array(buf.tobytes().decode("ascii").split("\n")[:-1], pa.string())
+
+
+def _truth_table(world: _World) -> pa.Table:
+    """One row per customer record: the record's person and the person's latent parameters."""
+    rp = world.rec_person
+    days = world.days
+    epoch = np.datetime64(world.start.isoformat(), "D")
+    death_day = np.floor(np.nan_to_num(world.death_t, nan=0)).astype(np.int64)
+    alive = world.alive[rp]
+    return pa.table(
+        {
+            "customer_ref": _ref_strings(world),
+            "person_id": pa.array(rp),
+            "source_system": pa.DictionaryArray.from_arrays(pa.array(world.rec_system.astype(np.int32)), list(SYSTEMS)),
+            "signup_date": pa.array(epoch + world.rec_day.astype("timedelta64[D]")),
+            "kind": pa.DictionaryArray.from_arrays(pa.array(world.kind[rp].astype(np.int32)), list(KINDS)),
+            "credit_grade": pa.DictionaryArray.from_arrays(pa.array(world.grade[rp].astype(np.int32)), list(GRADES)),
+            "acquisition_channel": pa.DictionaryArray.from_arrays(
+                pa.array(world.extra["acquisition_channel"].astype(np.int32)), list(ACQUISITION_CHANNELS)
+            ),
+            "acquisition_cost": pa.array(world.extra["acquisition_cost"] / 100),
+            "lambda": pa.array(world.lam[rp]),
+            "p": pa.array(world.p[rp]),
+            "nu": pa.array(world.nu[rp]),
+            "expected_order_value": pa.array(world.params.gg_p / world.nu[rp]),
+            "birth_t": pa.array(world.birth_t[rp]),
+            "first_purchase_date": pa.array(epoch + np.floor(world.birth_t[rp]).astype("timedelta64[D]")),
+            "T_days": pa.array(days - world.birth_t[rp]),
+            "n_repeat": pa.array(world.n_repeat[rp]),
+            "alive_at_end": pa.array(alive),
+            "dropout_t": pa.array(world.death_t[rp], mask=alive),
+            "dropout_date": pa.array(epoch + death_day[rp].astype("timedelta64[D]"), mask=alive),
+            **{f"latent_{name.lower()}": pa.array(world.lv[rp, j]) for j, name in enumerate(LATENTS)},
+        }
+    )
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _ipa_quadrants(params: DemoParams) -> dict[str, dict[str, Any]]:
+    imp, perf = params.ipa_importance, params.ipa_performance
+    mi, mp = statistics.fmean(imp.values()), statistics.fmean(perf.values())
+    labels = {
+        (True, False): "urgent_improvement",
+        (True, True): "competitive_advantage",
+        (False, False): "secondary_improvement",
+        (False, True): "icing_on_the_cake",
+    }
+    return {
+        a: {"importance": imp[a], "performance": perf[a], "quadrant": labels[(imp[a] >= mi, perf[a] >= mp)]}
+        for a in SERVICE_ATTRIBUTES
+    }
+
+
+def _truth(
+    world: _World,
+    o: dict[str, Any],
+    pay: dict[str, Any],
+    s: dict[str, Any],
+    ix: dict[str, Any],
+    rows: dict[str, int],
+    clean_rows: dict[str, int],
+    conflicts: list[dict[str, Any]],
+    seed: int,
+) -> dict[str, Any]:
+    params, start, days = world.params, world.start, world.days
+    rp = world.rec_person
+    # same person, two orders on one day
+    key = o["person"] * (days + 1) + o["day"]
+    key.sort()
+    same_day = int((np.diff(key) == 0).sum())
+    sales_lines = o["line_order"].shape[0]
+    n_orders = o["person"].shape[0]
+    imp_map = {"A": "early or on time", "B": "around the due date", "C": "late", "D": "very late or never"}
+    flags = {
+        "speeders": s["rid_text"][s["speeders"]].tolist(),
+        "straight_liners": s["rid_text"][s["straight"]].tolist(),
+        "duplicates": s["rid_text"][np.flatnonzero(s["is_dup"])].tolist(),
+        "attention_failed": s["rid_text"][s["attn"]].tolist(),
+    }
+    truth = {
+        "generator": "analytics.synth",
+        "seed": seed,
+        "period": {
+            "start": start.isoformat(),
+            "days": days,
+            "end": (start + timedelta(days=days - 1)).isoformat(),
+            "end_is_inclusive": True,
+            "time_zone": TIME_ZONE,
+            "utc_offset": UTC_OFFSET,
+        },
+        "bgnbd": {
+            "r": params.r,
+            "alpha": params.alpha,
+            "a": params.a,
+            "b": params.b,
+            "time_unit": "days",
+            "description": "lambda ~ Gamma(r, scale 1/alpha) per day, p ~ Beta(a, b); first purchase at "
+            "birth, Poisson(lambda) repeat purchases while alive, dropout after each repeat purchase "
+            "w.p. p. Orders (all statuses, not returns) are the transactions; T = days - birth_t.",
+        },
+        "gamma_gamma": {
+            "p": params.gg_p,
+            "q": params.gg_q,
+            "gamma": params.gg_gamma,
+            "currency": "CNY",
+            "mean_order_value": params.gg_p * params.gg_gamma / (params.gg_q - 1),
+            "description": "nu ~ Gamma(q, rate gamma) per person; the net value of every order "
+            "(first and repeat, sum over its lines of quantity*unit_price - discount) ~ "
+            "Gamma(p, rate nu), rounded to cents (minimum 1.00).",
+        },
+        "acsi": {
+            "paths": dict(params.acsi_paths),
+            "loadings": dict(params.acsi_loadings),
+            "item_means": dict(params.acsi_item_means),
+            "item_sd": params.acsi_item_sd,
+            "latents": list(LATENTS),
+            "item_latent": ITEM_LATENT,
+            "residual_variances": dict(zip(LATENTS, _latent_covariance(params.acsi_paths)[1].tolist(), strict=True)),
+            "complaint_share": params.complaint_share,
+            "description": "Standardised latent variables (unit variance); item = round(mean + sd * "
+            "(loading*LV + sqrt(1-loading^2)*noise)) clipped to 1..10 (recommend 0..10); complaint = "
+            "item above the (1 - complaint_share) normal quantile. Persons keep their latents across "
+            "waves; anonymous responses draw fresh ones.",
+        },
+        "kano": dict(params.kano),
+        "kano_share": params.kano_share,
+        "ipa": _ipa_quadrants(params),
+        "credit": {
+            "grade_shares": _jsonable(params.grade_shares),
+            "payment_terms_days": params.payment_terms_days,
+            "lateness_after_due_days": _jsonable(params.grade_lateness),
+            "meaning": imp_map,
+            "realised_by_kind": {
+                k: {g: int(((world.kind == i) & (world.grade == j)).sum()) for j, g in enumerate(GRADES)}
+                for i, k in enumerate(KINDS)
+            },
+        },
+        "survey": {
+            "waves": [w for w, _, _ in s["waves"]],
+            "survey_id": "SAT",
+            "version2_from_wave": (
+                s["waves"][params.version2_from_wave][0] if params.version2_from_wave < len(s["waves"]) else None
+            ),
+        },
+        "survey_flags": flags,
+        "counts": {
+            "persons": world.n,
+            "records": int(rp.shape[0]),
+            "persons_by_kind": {k: int((world.kind == i).sum()) for i, k in enumerate(KINDS)},
+            "rows": rows,
+            "clean_rows": clean_rows,
+            "orders": n_orders,
+            "order_lines": sales_lines,
+            "cancelled_orders": int(o["cancelled"].sum()),
+            "return_rows": int(o["ret"].shape[0]),
+            "same_day_order_pairs": same_day,
+            "invoices": int(pay["inv"].shape[0]),
+            "unpaid_invoices_at_end": int((pay["paid"] < 0).sum()),
+            "survey_responses": int(s["person"].shape[0]),
+            "anonymous_responses": int((s["person"] < 0).sum()),
+            "interactions_by_type": {t: int((ix["type"] == i).sum()) for i, t in enumerate(INTERACTION_TYPES)},
+        },
+        "realised": {
+            "share_zero_repeat": float((world.n_repeat == 0).mean()),
+            "expected_share_zero_repeat": float(
+                np.mean((params.alpha / (params.alpha + days - world.birth_t)) ** params.r)
+            ),
+            "share_alive_at_end": float(world.alive.mean()),
+            "mean_order_value": float(o["value"].mean() / 100) if n_orders else None,
+        },
+        "conflicted_keys": conflicts,
+        "parameters": {
+            f.name: {"value": _jsonable(getattr(params, f.name)), "description": f.metadata["doc"]}
+            for f in fields(params)
+        },
+        "files": {"customers": "ground_truth_customers.parquet", "defects": "defects.json"},
+    }
+    return truth
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+# ---------------------------------------------------------------------------------------------
+# Entry point
+# ---------------------------------------------------------------------------------------------
+
+#: render order: the largest feeds first, so that their files are written while the
+#: smaller feeds are rendered
+_RENDER_ORDER = ("orders", "payments", "customers", "interactions", "surveys")
+
+
+def generate(
+    out: Path,
+    *,
+    customers: int = 5000,
+    days: int = 540,
+    seed: int = 7,
+    defects: float = 0.0,
+    start: date = date(2025, 1, 1),
+    params: DemoParams | None = None,
+    log: Callable[[str], Any] = print,
+) -> dict[str, Any]:
+    """Write a landing zone of demo feeds under `out`, and the ground truth beside it.
+
+    Deterministic: the same arguments give byte-identical files. The clean process does
+    not depend on `defects` (planted problems use random streams of their own). Feed
+    folders already under `out` are replaced.
+    """
+    if customers < 1 or days < 1:
+        raise ValueError("customers and days must be positive")
+    if not 0 <= defects < 0.5:
+        raise ValueError("defects is a share of rows: 0 <= defects < 0.5")
+    t0 = time.perf_counter()
+    params = params or DemoParams()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    for feed in FEEDS:
+        shutil.rmtree(out / feed, ignore_errors=True)
+    streams = np.random.default_rng(seed).spawn(8)
+    world = _simulate(customers, days, start, params, streams[0])
+    world.extra["ref_keys"] = _ref_keys(world)
+    o = _orders(world, streams[2])
+    pay = _payments(world, o, streams[3])
+    s = _surveys(world, streams[4])
+    ix = _interactions(world, streams[5])
+    s["rid_text"] = np.array(s["rid"].data.view("S17")[:, 0].astype("U17"), dtype=object)
+    log(f"simulated {customers} persons over {days} days ({time.perf_counter() - t0:.1f} s)")
+
+    files = _plan_files(_nonempty_days(world, o, pay, s, ix), days, params, streams[7]) if defects > 0 else None
+    counters = _fresh_counters(world, o, pay, ix)
+    existing = set(s["rid_text"].tolist()) if defects > 0 else set()
+    builders: dict[str, Callable[[], _Feed]] = {
+        "orders": lambda: _orders_feed(world, o),
+        "payments": lambda: _payments_feed(world, o, pay),
+        "customers": lambda: _customers_feed(world, streams[1]),
+        "interactions": lambda: _interactions_feed(world, ix),
+        "surveys": lambda: _surveys_feed(world, s),
+    }
+    results: dict[str, _FeedOutput] = {}
+    futures: list[Future[Any]] = []
+    conflicts: list[dict[str, Any]] = []
+    clean_rows: dict[str, int] = {}
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="synth-writer") as writer:
+        for name in _RENDER_ORDER:
+            feed = FEEDS[name]
+            fd = builders[name]()
+            clean_rows[name] = fd.n
+            plans: list[_Plan] = []
+            if files is not None:
+                ctx = _Ctx(feed, streams[6], world, counters, existing)
+                plans = _plan_row_defects(feed, fd, defects, ctx, start, files.reserved[name], _victims(name, o, s))
+                conflicts += [{"feed": name, "key": p.key} for p in plans if p.mode == "mark"]
+            results[name], jobs = _stream_feed(writer, out, feed, fd, start, days, plans, files)
+            futures += jobs
+            del fd
+        futures.append(writer.submit(pq.write_table, _truth_table(world), out / "ground_truth_customers.parquet"))
+        for f in futures:
+            f.result()
+    defect_list = [d for name in FEEDS for d in results[name].defects]
+    (out / "defects.json").write_text(json.dumps(defect_list, indent=1, ensure_ascii=False), encoding="utf-8")
+    rows = {name: results[name].rows for name in FEEDS}
+    truth = _truth(world, o, pay, s, ix, rows, {n: clean_rows[n] for n in FEEDS}, conflicts, seed)
+    (out / "ground_truth.json").write_text(json.dumps(truth, indent=2, ensure_ascii=False), encoding="utf-8")
+    seconds = time.perf_counter() - t0
+    lines = clean_rows["orders"]
+    n_files = sum(r.files for r in results.values()) + 3
+    n_bytes = sum(r.bytes for r in results.values())
+    summary = {
+        "out": str(out),
+        "rows": rows,
+        "files": n_files,
+        "bytes": n_bytes,
+        "defects": len(defect_list),
+        "seconds": round(seconds, 3),
+        "lines_per_second": round(lines / seconds) if seconds > 0 else None,
+    }
+    log(
+        f"wrote {n_files} files ({n_bytes / 1e6:.0f} MB): {lines} order lines in {seconds:.1f} s "
+        f"({summary['lines_per_second']:,} lines/s), {len(defect_list)} planted defects"
+    )
+    return summary
+
+
+def _nonempty_days(
+    world: _World, o: dict[str, Any], pay: dict[str, Any], s: dict[str, Any], ix: dict[str, Any]
+) -> dict[str, list[int]]:
+    """Days with at least one row, per feed (before rendering)."""
+    order_days = np.concatenate([o["day"], o["ret_sec"] // SECONDS_PER_DAY])
+    return {
+        "customers": np.unique(world.rec_day).tolist(),
+        "orders": np.unique(order_days).tolist(),
+        "payments": np.unique(pay["row_day"]).tolist(),
+        "surveys": np.unique(s["day"]).tolist(),
+        "interactions": np.unique(ix["sec"] // SECONDS_PER_DAY).tolist(),
+    }
+
+
+def _fresh_counters(world: _World, o: dict[str, Any], pay: dict[str, Any], ix: dict[str, Any]) -> dict[str, int]:
+    """Where fresh keys of planted rows start: after every real key."""
+    top = int(world.rec_num.max(initial=0))
+    counters = {prefix: top for prefix in SYSTEM_PREFIX.values()}
+    counters.update(
+        {
+            "SO": o["person"].shape[0],
+            "RT": int(o["ret"].shape[0]),
+            "INV": int(pay["inv"].shape[0]),
+            "IX": int(ix["person"].shape[0]),
+            "R_": 0,
+            "never": 0,
+        }
+    )
+    return counters
+
+
+def _victims(name: str, o: dict[str, Any], s: dict[str, Any]) -> np.ndarray | None:
+    """Rows that may lose a planted conflict without changing anything else: no order line
+    that a return points at, no survey response that carries a quality flag."""
+    if name == "orders":
+        rows = o["rows"]
+        lo = o["line_order"]
+        has_return = np.zeros(o["person"].shape[0], bool)
+        has_return[lo[o["ret"]]] = True
+        src = rows["src_line"]
+        return ~rows["is_ret"] & ~o["cancelled"][lo[src]] & ~has_return[lo[src]]
+    if name == "surveys":
+        flagged = np.zeros(s["person"].shape[0], bool)
+        for key in ("speeders", "straight", "attn"):
+            flagged[s[key]] = True
+        flagged |= s["is_dup"]
+        flagged[s["dup_original"]] = True
+        return ~flagged[s["order"]]
+    return None

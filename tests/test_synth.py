@@ -1,0 +1,475 @@
+"""The demo-data generator: deterministic, contract-shaped files, manifests that match,
+planted parameters that can be recovered, and a defects list that points at real lines."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import unicodedata
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from analytics import synth
+from quality import reasons
+from quality.contracts import FEEDS, FeedContract
+from quality.landing import MANIFEST_NAME, read_manifest, sha256_of
+from quality.reader import read_file
+
+START = dt.date(2025, 1, 1)
+DEFECT_RUN = {"customers": 300, "days": 100, "seed": 5, "defects": 0.05, "start": START}
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+@pytest.fixture(scope="module")
+def clean(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("clean")
+    synth.generate(out, customers=400, days=120, seed=3, start=START, log=_quiet)
+    return out
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("planted")
+    synth.generate(out, **DEFECT_RUN, log=_quiet)
+    return out
+
+
+@pytest.fixture(scope="module")
+def large(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("large")
+    synth.generate(out, customers=3000, days=365, seed=11, start=START, log=_quiet)
+    return out
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _decode(data: bytes, encoding: str | None) -> str:
+    return data.decode(encoding or ("utf-8-sig" if data.startswith(b"\xef\xbb\xbf") else "utf-8"))
+
+
+def _read(path: Path) -> str:
+    """A landing file's text, decoded as its manifest says."""
+    entry = (read_manifest(path.parent) or {}).get(path.name)
+    return _decode(path.read_bytes(), entry.encoding if entry else None)
+
+
+def _records(text: str) -> list[tuple[int, list[str], str]]:
+    """(first physical line, fields, raw text) per CSV record, header included."""
+    out, line = [], 1
+    reader = csv.reader(io.StringIO(text, newline=""))
+    lines = text.split("\n")
+    for fields in reader:
+        out.append((line, fields, "\n".join(lines[line - 1 : reader.line_num])))
+        line = reader.line_num + 1
+    return out
+
+
+def _main_files(root: Path, feed: str) -> list[Path]:
+    return sorted((root / feed).glob(f"*/{feed}_????????.csv"))
+
+
+# -- determinism and layout ---------------------------------------------------------------------
+
+
+def test_same_seed_gives_byte_identical_output(planted: Path, tmp_path: Path) -> None:
+    synth.generate(tmp_path, **DEFECT_RUN, log=_quiet)
+    first, second = _files(planted), _files(tmp_path)
+    assert first.keys() == second.keys()
+    assert [k for k in first if first[k] != second[k]] == []
+
+
+def test_another_seed_gives_other_data(planted: Path, tmp_path: Path) -> None:
+    synth.generate(tmp_path, **{**DEFECT_RUN, "seed": 6, "defects": 0.0}, log=_quiet)
+    name = "orders/2025-01-01/orders_20250101.csv"
+    assert (planted / name).read_bytes() != (tmp_path / name).read_bytes()
+
+
+def test_clean_process_does_not_depend_on_the_defect_rate(planted: Path, tmp_path: Path) -> None:
+    synth.generate(tmp_path, **{**DEFECT_RUN, "defects": 0.0}, log=_quiet)
+    with_defects = pq.read_table(planted / "ground_truth_customers.parquet")
+    without = pq.read_table(tmp_path / "ground_truth_customers.parquet")
+    assert with_defects.equals(without)
+
+
+def test_every_feed_has_every_day_with_a_manifest(clean: Path) -> None:
+    for feed in FEEDS:
+        days = sorted(p.name for p in (clean / feed).iterdir())
+        assert days == [(START + dt.timedelta(days=d)).isoformat() for d in range(120)]
+        for day in days:
+            assert (clean / feed / day / MANIFEST_NAME).exists()
+            assert [p.name for p in (clean / feed / day).glob("*.csv")] == [f"{feed}_{day.replace('-', '')}.csv"]
+
+
+@pytest.mark.parametrize("feed", list(FEEDS))
+def test_every_file_has_the_contract_header_and_shape(clean: Path, feed: str) -> None:
+    contract = FEEDS[feed]
+    rows = 0
+    for path in _main_files(clean, feed):
+        data = path.read_bytes()
+        assert not data.startswith(b"\xef\xbb\xbf") and b"\r" not in data
+        records = _records(data.decode("utf-8"))
+        assert records[0][1] == list(contract.column_names)
+        assert all(len(fields) == len(contract.column_names) for _, fields, _ in records)
+        rows += len(records) - 1
+    assert rows > 0
+
+
+def test_rows_sit_in_the_folder_of_their_business_day(clean: Path) -> None:
+    for feed, contract in FEEDS.items():
+        col = contract.column_names.index(contract.event_column)
+        for path in _main_files(clean, feed):
+            day = path.parent.name
+            for _, fields, _ in _records(path.read_text(encoding="utf-8"))[1:]:
+                value = fields[col]
+                if feed == "payments":  # an invoice is restated on the day it is paid
+                    assert value <= day and (value == day or fields[-1] == day)
+                else:
+                    assert value[:10] == day
+                    if contract.column(contract.event_column).type == "timestamp":
+                        assert value.endswith("+08:00") and value[10] == "T"
+
+
+def test_manifests_match_files_and_the_reader_loads_everything(clean: Path) -> None:
+    for feed, contract in FEEDS.items():
+        for folder in sorted((clean / feed).iterdir()):
+            manifest = read_manifest(folder)
+            assert manifest is not None
+            for path in folder.glob("*.csv"):
+                entry = manifest[path.name]
+                assert entry.sha256 == sha256_of(path)
+                assert entry.rows == len(_records(path.read_text(encoding="utf-8"))) - 1
+                if folder.name.endswith(("01", "15")):  # the reader is slow: a sample of days
+                    rows = read_file(path, contract, entry, path.name)
+                    assert rows.malformed == [] and len(rows.frame) == entry.rows
+
+
+def test_values_follow_the_formats(clean: Path) -> None:
+    orders = "".join(p.read_text(encoding="utf-8") for p in _main_files(clean, "orders"))
+    lines = [r[1] for r in _records(orders) if r[1][0] != "order_id"]
+    assert all(len(v[7].split(".")[1]) == 2 and len(v[8].split(".")[1]) == 2 and v[9] == "CNY" for v in lines)
+    assert {v[10] for v in lines} == {"completed", "cancelled", "returned"}
+    returns = [v for v in lines if v[10] == "returned"]
+    assert returns and all(v[0].startswith("RT") and v[12].startswith("SO") for v in returns)
+    assert all(v[12] == "" for v in lines if v[10] != "returned")
+    customers = "".join(p.read_text(encoding="utf-8") for p in _main_files(clean, "customers"))
+    recs = [r[1] for r in _records(customers) if r[1][0] != "customer_ref"]
+    assert len({r[0] for r in recs}) == len(recs)
+    orgs = [r for r in recs if r[6] != "individual"]
+    assert orgs and all(len(r[5]) in (0, 18) for r in orgs) and all(r[5] == "" for r in recs if r[6] == "individual")
+    assert any(r[3].startswith("+86-") for r in recs) and any(r[3].startswith("(+86)") for r in recs)
+
+
+def test_survey_comments_with_commas_quotes_and_newlines_load(large: Path) -> None:
+    texts = [p.read_text(encoding="utf-8") for p in _main_files(large, "surveys")]
+    comments = [r[1][-1] for t in texts for r in _records(t)[1:]]
+    assert any("\n" in c for c in comments) and any('"' in c for c in comments) and any("," in c for c in comments)
+    assert sum(c == "" for c in comments) > len(comments) / 2
+
+
+# -- planted parameters -------------------------------------------------------------------------
+
+
+def _orders_by_person(root: Path) -> tuple[dict[str, int], list[float]]:
+    truth = pq.read_table(root / "ground_truth_customers.parquet").to_pydict()
+    person = dict(zip(truth["customer_ref"], truth["person_id"], strict=True))
+    per_person: Counter[int] = Counter()
+    values: Counter[str] = Counter()
+    for path in _main_files(root, "orders"):
+        for _, v, _ in _records(path.read_text(encoding="utf-8"))[1:]:
+            if v[10] == "returned":
+                continue
+            if v[1] == "1":
+                per_person[person[v[2]]] += 1
+            values[v[0]] += int(v[6]) * round(float(v[7]) * 100) - round(float(v[8]) * 100)
+    return per_person, [c / 100 for c in values.values()]
+
+
+def test_bgnbd_and_gamma_gamma_parameters_are_planted(large: Path) -> None:
+    truth = json.loads((large / "ground_truth.json").read_text(encoding="utf-8"))
+    persons = pq.read_table(large / "ground_truth_customers.parquet").to_pandas().drop_duplicates("person_id")
+    per_person, values = _orders_by_person(large)
+    # every person's first purchase plus exactly the planted repeat purchases are in the files
+    repeats = persons.set_index("person_id")["n_repeat"]
+    assert all(per_person[p] == n + 1 for p, n in repeats.items())
+    g = truth["gamma_gamma"]
+    assert g["mean_order_value"] == pytest.approx(g["p"] * g["gamma"] / (g["q"] - 1))
+    assert np.mean(values) == pytest.approx(g["mean_order_value"], rel=0.10)
+    b = truth["bgnbd"]
+    expected_zero = np.mean((b["alpha"] / (b["alpha"] + persons["T_days"])) ** b["r"])
+    assert (persons["n_repeat"] == 0).mean() == pytest.approx(expected_zero, abs=0.03)
+    assert persons["lambda"].mean() == pytest.approx(b["r"] / b["alpha"], rel=0.15)
+    assert persons["p"].mean() == pytest.approx(b["a"] / (b["a"] + b["b"]), rel=0.1)
+    assert not persons.loc[persons["alive_at_end"], "dropout_date"].notna().any()
+
+
+def test_identity_truth_links_records_that_share_a_person(large: Path) -> None:
+    truth = pq.read_table(large / "ground_truth_customers.parquet").to_pandas().set_index("customer_ref")
+    recs = {}
+    for path in _main_files(large, "customers"):
+        for _, v, _ in _records(path.read_text(encoding="utf-8"))[1:]:
+            recs[v[0]] = v
+    assert set(recs) == set(truth.index)
+    shared = truth.groupby("person_id").filter(lambda g: len(g) > 1)
+    assert len(shared) > 0.2 * len(truth)
+    for _, group in shared.groupby("person_id"):
+        rows = [recs[r] for r in group.index]
+        assert len({r[2] for r in rows}) == 1  # same name
+        assert len({r[1] for r in rows}) == len(rows)  # different source systems
+        phones = {"".join(ch for ch in r[3] if ch.isdigit())[-11:] for r in rows if r[3]}
+        assert len(phones) <= 1
+        assert len({r[4].lower() for r in rows if r[4]}) <= 1
+        assert len({r[5] for r in rows if r[5]}) <= 1
+
+
+def test_ground_truth_json_describes_the_process(large: Path) -> None:
+    truth = json.loads((large / "ground_truth.json").read_text(encoding="utf-8"))
+    assert truth["period"] == {"start": "2025-01-01", "days": 365, "end": "2025-12-31", "end_is_inclusive": True,
+                               "time_zone": "Asia/Shanghai", "utc_offset": "+08:00"}  # fmt: skip
+    assert truth["bgnbd"]["time_unit"] == "days"
+    assert truth["kano"] == dict(synth.DemoParams().kano)
+    assert set(truth["acsi"]["paths"]) >= {"CE->PQ", "PQ->SAT", "SAT->LOYALTY"}
+    assert {v["quadrant"] for v in truth["ipa"].values()} == {
+        "urgent_improvement", "competitive_advantage", "secondary_improvement", "icing_on_the_cake",
+    }  # fmt: skip
+    assert all(truth["survey_flags"][k] for k in ("speeders", "straight_liners", "duplicates", "attention_failed"))
+    assert truth["counts"]["rows"]["orders"] == truth["counts"]["clean_rows"]["orders"]
+    assert all(p["description"] for p in truth["parameters"].values())
+
+
+def test_survey_flags_and_kano_categories_are_in_the_answers(large: Path) -> None:
+    truth = json.loads((large / "ground_truth.json").read_text(encoding="utf-8"))
+    cols = FEEDS["surveys"].column_names
+    rows = {}
+    for path in _main_files(large, "surveys"):
+        for _, v, _ in _records(path.read_text(encoding="utf-8"))[1:]:
+            rows[v[0]] = dict(zip(cols, v, strict=True))
+    flags = truth["survey_flags"]
+    assert all(int(rows[r]["duration_s"]) < 60 for r in flags["speeders"])
+    assert all(len({rows[r][c] for c in FEEDS["surveys"].grid_columns}) == 1 for r in flags["straight_liners"])
+    assert all(rows[r]["attention_check"] != "7" for r in flags["attention_failed"])
+    seen = Counter((r["customer_ref"], r["wave"]) for r in rows.values() if r["customer_ref"])
+    assert all(seen[(rows[r]["customer_ref"], rows[r]["wave"])] == 2 for r in flags["duplicates"])
+    table = synth.KANO_TABLE
+    for attr, category in truth["kano"].items():
+        got = Counter(table[int(r[f"kano_f_{attr}"]) - 1][int(r[f"kano_d_{attr}"]) - 1] for r in rows.values())
+        assert got.most_common(1)[0][0] == category
+
+
+# -- planted defects ----------------------------------------------------------------------------
+
+
+def test_a_zero_rate_plants_nothing(clean: Path) -> None:
+    assert json.loads((clean / "defects.json").read_text(encoding="utf-8")) == []
+    assert json.loads((clean / "ground_truth.json").read_text(encoding="utf-8"))["conflicted_keys"] == []
+
+
+def _bad_value(contract: FeedContract, values: dict[str, str], day: str) -> bool:
+    """Does the row break one of the contract's rules on its own?"""
+    for c in contract.columns:
+        v = unicodedata.normalize("NFKC", values[c.name]).strip()
+        if v == "":
+            if c.required:
+                return True
+            continue
+        v = v.lower() if c.lower else v
+        if c.allowed is not None and v not in c.allowed:
+            return True
+        try:
+            if c.type in ("int", "money"):
+                number = float(v) if c.type == "money" or v.lstrip("-").isdigit() else float("nan")
+                if number != number or v.count(".") > 1:
+                    return True
+                if (c.min is not None and number < c.min) or (c.max is not None and number > c.max):
+                    return True
+            elif c.type in ("date", "timestamp"):
+                if c.type == "timestamp" and not v.endswith("+08:00"):
+                    return True
+                when = dt.datetime.fromisoformat(v).date().isoformat()
+                future = c.name in (contract.event_column, *contract.checked_dates) and when > day
+                if future or when < "2000":
+                    return True
+            elif c.type == "bool" and v not in ("true", "false"):
+                return True
+        except ValueError:
+            return True
+    return False
+
+
+def test_planted_rows_point_at_lines_that_carry_the_defect(planted: Path) -> None:
+    defects = json.loads((planted / "defects.json").read_text(encoding="utf-8"))
+    known_refs = {v[0] for p in _main_files(planted, "customers") for _, v, _ in _records(_read(p))[1:]}
+    by_file: dict[tuple[str, str, str], list[dict]] = {}
+    for d in defects:
+        if d["line"] is not None:
+            by_file.setdefault((d["feed"], d["business_date"], d["file"]), []).append(d)
+    assert {d["expected"] for d in defects} >= {
+        reasons.MALFORMED_ROW, reasons.MISSING_REQUIRED, reasons.CAST_ERROR, reasons.NAIVE_TIMESTAMP,
+        reasons.UNKNOWN_CURRENCY, reasons.NON_POSITIVE_AMOUNT, reasons.LIKERT_OUT_OF_RANGE, reasons.INVALID_VALUE,
+        reasons.FUTURE_DATE, reasons.DATE_OUT_OF_RANGE, reasons.DUPLICATE_CONFLICT, reasons.ORPHAN_RETURN,
+        reasons.UNKNOWN_CUSTOMER, reasons.DEDUPLICATED, "CLEAN", "CLEAN_FILE",
+    }  # fmt: skip
+    for (feed, day, name), items in by_file.items():
+        contract = FEEDS[feed]
+        folder = planted / feed / day
+        text = _read(folder / name)
+        records = {line: (fields, raw) for line, fields, raw in _records(text)}
+        for d in items:
+            assert d["line"] in records, d
+            fields, raw = records[d["line"]]
+            key = "".join(d["key"].values())
+            assert unicodedata.normalize("NFKC", raw).replace(",", "").find(key) >= 0 or d["expected"] == (
+                reasons.MALFORMED_ROW
+            ), d
+            expected = d["expected"]
+            if expected == reasons.MALFORMED_ROW:
+                assert len(fields) != len(contract.column_names) or raw.count('"') % 2, d
+                continue
+            values = dict(zip(contract.column_names, fields, strict=True))
+            if expected in ("CLEAN", reasons.DEDUPLICATED, reasons.DUPLICATE_CONFLICT):
+                assert not _bad_value(contract, values, day), d
+                if expected == "CLEAN":
+                    assert raw != unicodedata.normalize("NFKC", raw) or any(
+                        values[c.name] != values[c.name].lower() for c in contract.columns if c.lower
+                    ), d
+                elif expected == reasons.DUPLICATE_CONFLICT:
+                    same_key = [
+                        r for r in records.values() if r[0][: len(d["key"])] == fields[: len(d["key"])] and r[1] != raw
+                    ]
+                    assert same_key, d
+                elif name == f"{feed}_{day.replace('-', '')}.csv":
+                    assert sum(r[1] == raw for r in records.values()) == 2, d
+            elif expected == reasons.ORPHAN_RETURN:
+                assert values["status"] == "returned" and not _bad_value(contract, values, day), d
+            elif expected == reasons.UNKNOWN_CUSTOMER:
+                assert values["customer_ref"] not in known_refs and not _bad_value(contract, values, day), d
+            else:
+                assert _bad_value(contract, values, day), d
+
+
+def test_planted_files_are_broken_as_recorded(planted: Path) -> None:
+    defects = json.loads((planted / "defects.json").read_text(encoding="utf-8"))
+    files = [d for d in defects if d["line"] is None]
+    assert {d["expected"] for d in files} == {
+        "CLEAN_FILE", *(f"FILE_REJECTED:{r}" for r in (reasons.ENCODING_ERROR, reasons.PARTIAL_FILE,
+                                                         reasons.EMPTY_FILE, reasons.SCHEMA_MISMATCH,
+                                                         reasons.WRONG_DELIMITER, reasons.NOT_IN_MANIFEST))
+    }  # fmt: skip
+    for d in files:
+        folder = planted / d["feed"] / d["business_date"]
+        path = folder / d["file"]
+        data = path.read_bytes()
+        manifest = read_manifest(folder) or {}
+        reason = d["expected"].split(":")[-1]
+        header = list(FEEDS[d["feed"]].column_names)
+        if reason == "CLEAN_FILE":
+            assert manifest[d["file"]].encoding == d["note"]
+            assert _records(data.decode(d["note"]))[0][1] == header
+        elif reason == reasons.NOT_IN_MANIFEST:
+            assert d["file"] not in manifest
+        else:
+            assert d["file"] in manifest
+        if reason == reasons.ENCODING_ERROR:
+            for codec in ("utf-8", "gb18030"):
+                with pytest.raises(UnicodeDecodeError):
+                    data.decode(codec)
+        elif reason == reasons.PARTIAL_FILE:
+            assert sha256_of(path) != manifest[d["file"]].sha256
+        elif reason == reasons.EMPTY_FILE:
+            assert data == b""
+        elif reason == reasons.SCHEMA_MISMATCH:
+            assert _records(data.decode())[0][1] != header
+        elif reason == reasons.WRONG_DELIMITER:
+            assert data.decode().split("\n")[0].split(";") == header
+
+
+def test_manifests_match_every_file_but_the_planted_ones(planted: Path) -> None:
+    defects = json.loads((planted / "defects.json").read_text(encoding="utf-8"))
+    broken = {
+        (d["feed"], d["business_date"], d["file"])
+        for d in defects
+        if d["expected"].split(":")[-1] in (reasons.PARTIAL_FILE, reasons.NOT_IN_MANIFEST)
+    }
+    undecodable = {
+        (d["feed"], d["business_date"], d["file"]) for d in defects if d["expected"].endswith(reasons.ENCODING_ERROR)
+    }
+    for feed in FEEDS:
+        for folder in sorted((planted / feed).iterdir()):
+            manifest = read_manifest(folder) or {}
+            for path in folder.glob("*.csv"):
+                if (feed, folder.name, path.name) in broken:
+                    continue
+                entry = manifest[path.name]
+                assert entry.sha256 == sha256_of(path), path
+                if (feed, folder.name, path.name) not in undecodable:
+                    text = _decode(path.read_bytes(), entry.encoding) if path.stat().st_size else ""
+                    assert entry.rows == max(len(_records(text)) - 1, 0), path
+
+
+def test_redelivered_files_repeat_an_earlier_day_exactly(planted: Path) -> None:
+    defects = json.loads((planted / "defects.json").read_text(encoding="utf-8"))
+    copies = {(d["business_date"], d["file"], d["note"]) for d in defects if d["note"].startswith("re-delivered")}
+    assert copies
+    for day, name, note in copies:
+        source = planted / note.removeprefix("re-delivered copy of ")
+        assert source.parent.name < day
+        assert (planted / "orders" / day / name).read_bytes() == source.read_bytes()
+
+
+def test_conflicts_are_recorded_in_the_ground_truth(planted: Path) -> None:
+    defects = json.loads((planted / "defects.json").read_text(encoding="utf-8"))
+    truth = json.loads((planted / "ground_truth.json").read_text(encoding="utf-8"))
+    originals = [d for d in defects if d["note"].endswith("[original]")]
+    assert originals
+    assert sorted(json.dumps(c, sort_keys=True) for c in truth["conflicted_keys"]) == sorted(
+        json.dumps({"feed": d["feed"], "key": d["key"]}, sort_keys=True) for d in originals
+    )
+
+
+# -- the byte engine ----------------------------------------------------------------------------
+
+
+def test_rendered_rows_equal_the_csv_module() -> None:
+    rng = np.random.default_rng(0)
+    n = 3000
+    words = ["", "a", "北京市", "x" * 40, 'say "hi", ok', "line\nbreak"]
+    quoted = [synth._quote_minimal(w) for w in words]
+    seq, w1, w2 = rng.integers(0, 10**9, n), rng.integers(0, len(words), n), rng.integers(0, len(words), n)
+    big, cents, sec = rng.integers(0, 10**12, n), rng.integers(0, 10**7, n), rng.integers(0, 40 * 86400, n)
+    has_text, has_money = rng.random(n) < 0.9, rng.random(n) < 0.8
+    parts = [
+        *synth._id_parts("SO", seq, ","),
+        synth._text(quoted, w1, ",", has_text),
+        *synth._int_parts(big, ","),
+        *synth._money_parts(cents, ",", has_money),
+        *synth._ts_parts(sec, START, ","),
+        synth._text(quoted, w2, "\n"),  # a long last column: its padding must not leak
+    ]
+    buf, off = synth._render(parts, slice(None))
+    rows = list(csv.reader(io.StringIO(buf.tobytes().decode("utf-8"), newline="")))
+    midnight = dt.datetime.combine(START, dt.time())
+    expected = [
+        [
+            f"SO{seq[i]:010d}",
+            words[w1[i]] if has_text[i] else "",
+            str(big[i]),
+            f"{cents[i] // 100}.{cents[i] % 100:02d}" if has_money[i] else "",
+            (midnight + dt.timedelta(seconds=int(sec[i]))).isoformat() + "+08:00",
+            words[w2[i]],
+        ]
+        for i in range(n)
+    ]
+    assert rows == expected
+    assert off[-1] == len(buf)
+    again, _ = synth._render(parts, slice(1000, 2000))
+    assert again.tobytes() == buf[off[1000] : off[2000]].tobytes()
