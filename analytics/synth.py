@@ -1905,47 +1905,49 @@ _FILE_DEFECTS: tuple[tuple[str, str], ...] = (
 _BAD_BYTES = b"\xff\xfe\x00\x80\xff"
 
 
-class _FilePlan(NamedTuple):
-    extras: dict[str, dict[int, list[tuple[str, int]]]]  # feed -> day -> [(kind, source day)]
-    encodings: dict[str, dict[int, str]]  # feed -> day -> codec
-    reserved: dict[str, set[int]]  # feed -> days kept free of row defects (re-delivery sources)
+@dataclass
+class _FilePlan:
+    """Where the file-level problems go, filled feed by feed (see `_plan_files`)."""
+
+    extras: dict[str, dict[int, list[tuple[str, int]]]] = field(default_factory=dict)  # feed -> day -> (kind, src)
+    encodings: dict[str, dict[int, str]] = field(default_factory=dict)  # feed -> day -> codec
+    reserved: dict[str, set[int]] = field(default_factory=dict)  # feed -> days kept free of row defects
+    used: set[int] = field(default_factory=set)  # days that already hold a planted extra file
+
+
+#: real files written in another encoding that must still load
+_ENCODED_FEEDS = {"gb18030": ("customers", "surveys"), "utf-8-sig": ("orders", "payments", "interactions")}
 
 
 def _plan_files(
-    nonempty: Mapping[str, list[int]], days: int, params: DemoParams, rng: np.random.Generator
-) -> _FilePlan:
-    """Where the file-level problems go: extra files in different days, re-deliveries of
-    earlier orders files, and real files written as GB18030 or with a BOM."""
-    extras: dict[str, dict[int, list[tuple[str, int]]]] = {f: {} for f in FEEDS}
-    encodings: dict[str, dict[int, str]] = {f: {} for f in FEEDS}
-    reserved: dict[str, set[int]] = {f: set() for f in FEEDS}
-    sources = [d for d in nonempty["orders"] if d < days - 1]
-    for s in sorted(rng.permutation(sources)[: params.file_defects_per_kind].tolist()):
-        reserved["orders"].add(s)
-        extras["orders"].setdefault(int(rng.integers(s + 1, days)), []).append(("redelivery", s))
-    used: set[int] = set()
-    feeds = list(FEEDS)
-    j = 0
-    for _, kind in _FILE_DEFECTS:
-        for _ in range(params.file_defects_per_kind):
-            feed = feeds[j % len(feeds)]
-            j += 1
-            options = [d for d in nonempty[feed] if d not in used] or nonempty[feed]
-            if not options:
-                continue
+    plan: _FilePlan, feed: str, nonempty: list[int], days: int, params: DemoParams, rng: np.random.Generator
+) -> None:
+    """Plan one feed's file-level problems: extra broken files (each kind in a handful of
+    days, spread over the feeds and over different days), re-deliveries of earlier orders
+    files, and real files written as GB18030 or with a BOM. Feeds are planned in FEEDS order."""
+    extras: dict[int, list[tuple[str, int]]] = {}
+    reserved: set[int] = set()
+    encodings: dict[int, str] = {}
+    if feed == "orders":
+        sources = [d for d in nonempty if d < days - 1]
+        for s in sorted(rng.permutation(sources)[: params.file_defects_per_kind].tolist()):
+            reserved.add(s)
+            extras.setdefault(int(rng.integers(s + 1, days)), []).append(("redelivery", s))
+    position = list(FEEDS).index(feed)
+    slots = [kind for _, kind in _FILE_DEFECTS for _ in range(params.file_defects_per_kind)]
+    for kind in slots[position :: len(FEEDS)]:
+        options = [d for d in nonempty if d not in plan.used] or nonempty
+        if options:
             d = int(options[int(rng.integers(len(options)))])
-            used.add(d)
-            extras[feed].setdefault(d, []).append((kind, d))
-    for codec, targets in (
-        ("gb18030", ("customers", "surveys")),
-        ("utf-8-sig", ("orders", "payments", "interactions")),
-    ):
+            plan.used.add(d)
+            extras.setdefault(d, []).append((kind, d))
+    for codec, targets in _ENCODED_FEEDS.items():
         for i in range(params.encoded_files):
-            feed = targets[i % len(targets)]
-            options = [d for d in nonempty[feed] if d not in encodings[feed] and d not in reserved[feed]]
-            if options:
-                encodings[feed][int(options[int(rng.integers(len(options)))])] = codec
-    return _FilePlan(extras, encodings, reserved)
+            if targets[i % len(targets)] == feed:
+                options = [d for d in nonempty if d not in encodings and d not in reserved]
+                if options:
+                    encodings[int(options[int(rng.integers(len(options)))])] = codec
+    plan.extras[feed], plan.reserved[feed], plan.encodings[feed] = extras, reserved, encodings
 
 
 def _encode(text: str, codec: str | None) -> bytes:
@@ -2078,9 +2080,9 @@ def _write_days(
     the day's file, planted extra files, then the manifest. Runs in the writer thread."""
     feed = fo.feed
     header = _header(feed)
-    encodings = files.encodings[feed.name] if files else {}
-    extras = files.extras[feed.name] if files else {}
-    keep = files.reserved[feed.name] if files else set()
+    encodings = files.encodings.get(feed.name, {}) if files else {}
+    extras = files.extras.get(feed.name, {}) if files else {}
+    keep = files.reserved.get(feed.name, set()) if files else set()
     for d in range(d0, d1):
         a, b = int(bounds[d]) - first, int(bounds[d + 1]) - first
         day = start + timedelta(days=d)
@@ -2354,10 +2356,6 @@ def _truth(
 # Entry point
 # ---------------------------------------------------------------------------------------------
 
-#: render order: the largest feeds first, so that their files are written while the
-#: smaller feeds are rendered
-_RENDER_ORDER = ("orders", "payments", "customers", "interactions", "surveys")
-
 
 def generate(
     out: Path,
@@ -2389,36 +2387,49 @@ def generate(
     streams = np.random.default_rng(seed).spawn(8)
     world = _simulate(customers, days, start, params, streams[0])
     world.extra["ref_keys"] = _ref_keys(world)
-    o = _orders(world, streams[2])
-    pay = _payments(world, o, streams[3])
-    s = _surveys(world, streams[4])
-    ix = _interactions(world, streams[5])
-    s["rid_text"] = np.array(s["rid"].data.view("S17")[:, 0].astype("U17"), dtype=object)
     log(f"simulated {customers} persons over {days} days ({time.perf_counter() - t0:.1f} s)")
+    sim: dict[str, dict[str, Any]] = {}
+    top = int(world.rec_num.max(initial=0))
+    counters = {prefix: top for prefix in SYSTEM_PREFIX.values()} | {"R_": 0, "never": 0}
+    existing: set[str] = set()
 
-    files = _plan_files(_nonempty_days(world, o, pay, s, ix), days, params, streams[7]) if defects > 0 else None
-    counters = _fresh_counters(world, o, pay, ix)
-    existing = set(s["rid_text"].tolist()) if defects > 0 else set()
-    builders: dict[str, Callable[[], _Feed]] = {
-        "orders": lambda: _orders_feed(world, o),
-        "payments": lambda: _payments_feed(world, o, pay),
-        "customers": lambda: _customers_feed(world, streams[1]),
-        "interactions": lambda: _interactions_feed(world, ix),
-        "surveys": lambda: _surveys_feed(world, s),
-    }
+    def build(name: str) -> _Feed:
+        """Simulate what a feed needs (each part of the process from its own random stream)
+        and lay it out; feeds come in FEEDS order, so customers are written meanwhile."""
+        if name == "customers":
+            return _customers_feed(world, streams[1])
+        if name == "orders":
+            o = sim[name] = _orders(world, streams[2])
+            counters.update(SO=o["person"].shape[0], RT=int(o["ret"].shape[0]))
+            return _orders_feed(world, o)
+        if name == "payments":
+            pay = sim[name] = _payments(world, sim["orders"], streams[3])
+            counters["INV"] = int(pay["inv"].shape[0])
+            return _payments_feed(world, sim["orders"], pay)
+        if name == "surveys":
+            s = sim[name] = _surveys(world, streams[4])
+            s["rid_text"] = np.array(s["rid"].data.view("S17")[:, 0].astype("U17"), dtype=object)
+            existing.update(s["rid_text"].tolist())
+            return _surveys_feed(world, s)
+        ix = sim[name] = _interactions(world, streams[5])
+        counters["IX"] = int(ix["person"].shape[0])
+        return _interactions_feed(world, ix)
+
+    files = _FilePlan() if defects > 0 else None
     results: dict[str, _FeedOutput] = {}
     futures: list[Future[Any]] = []
     conflicts: list[dict[str, Any]] = []
     clean_rows: dict[str, int] = {}
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="synth-writer") as writer:
-        for name in _RENDER_ORDER:
-            feed = FEEDS[name]
-            fd = builders[name]()
+        for name, feed in FEEDS.items():
+            fd = build(name)
             clean_rows[name] = fd.n
             plans: list[_Plan] = []
             if files is not None:
+                _plan_files(files, name, np.unique(fd.day).tolist(), days, params, streams[7])
                 ctx = _Ctx(feed, streams[6], world, counters, existing)
-                plans = _plan_row_defects(feed, fd, defects, ctx, start, files.reserved[name], _victims(name, o, s))
+                victims = _victims(name, sim.get("orders"), sim.get("surveys"))
+                plans = _plan_row_defects(feed, fd, defects, ctx, start, files.reserved[name], victims)
                 conflicts += [{"feed": name, "key": p.key} for p in plans if p.mode == "mark"]
             results[name], jobs = _stream_feed(writer, out, feed, fd, start, days, plans, files)
             futures += jobs
@@ -2426,6 +2437,7 @@ def generate(
         futures.append(writer.submit(pq.write_table, _truth_table(world), out / "ground_truth_customers.parquet"))
         for f in futures:
             f.result()
+    o, pay, s, ix = sim["orders"], sim["payments"], sim["surveys"], sim["interactions"]
     defect_list = [d for name in FEEDS for d in results[name].defects]
     (out / "defects.json").write_text(json.dumps(defect_list, indent=1, ensure_ascii=False), encoding="utf-8")
     rows = {name: results[name].rows for name in FEEDS}
@@ -2451,48 +2463,17 @@ def generate(
     return summary
 
 
-def _nonempty_days(
-    world: _World, o: dict[str, Any], pay: dict[str, Any], s: dict[str, Any], ix: dict[str, Any]
-) -> dict[str, list[int]]:
-    """Days with at least one row, per feed (before rendering)."""
-    order_days = np.concatenate([o["day"], o["ret_sec"] // SECONDS_PER_DAY])
-    return {
-        "customers": np.unique(world.rec_day).tolist(),
-        "orders": np.unique(order_days).tolist(),
-        "payments": np.unique(pay["row_day"]).tolist(),
-        "surveys": np.unique(s["day"]).tolist(),
-        "interactions": np.unique(ix["sec"] // SECONDS_PER_DAY).tolist(),
-    }
-
-
-def _fresh_counters(world: _World, o: dict[str, Any], pay: dict[str, Any], ix: dict[str, Any]) -> dict[str, int]:
-    """Where fresh keys of planted rows start: after every real key."""
-    top = int(world.rec_num.max(initial=0))
-    counters = {prefix: top for prefix in SYSTEM_PREFIX.values()}
-    counters.update(
-        {
-            "SO": o["person"].shape[0],
-            "RT": int(o["ret"].shape[0]),
-            "INV": int(pay["inv"].shape[0]),
-            "IX": int(ix["person"].shape[0]),
-            "R_": 0,
-            "never": 0,
-        }
-    )
-    return counters
-
-
-def _victims(name: str, o: dict[str, Any], s: dict[str, Any]) -> np.ndarray | None:
+def _victims(name: str, o: dict[str, Any] | None, s: dict[str, Any] | None) -> np.ndarray | None:
     """Rows that may lose a planted conflict without changing anything else: no order line
     that a return points at, no survey response that carries a quality flag."""
-    if name == "orders":
+    if name == "orders" and o is not None:
         rows = o["rows"]
         lo = o["line_order"]
         has_return = np.zeros(o["person"].shape[0], bool)
         has_return[lo[o["ret"]]] = True
         src = rows["src_line"]
         return ~rows["is_ret"] & ~o["cancelled"][lo[src]] & ~has_return[lo[src]]
-    if name == "surveys":
+    if name == "surveys" and s is not None:
         flagged = np.zeros(s["person"].shape[0], bool)
         for key in ("speeders", "straight", "attn"):
             flagged[s[key]] = True

@@ -3,19 +3,22 @@ deduplicated (counted). Nothing else can happen to it.
 
 Rules run in a fixed precedence and a row takes the first reason that applies,
 so a row's reason never depends on row order or on which other rows share the
-file. Each step is vectorised over the day's rows (pandas), because a day of a
-large feed is hundreds of thousands of lines.
+file. Each step is vectorised over a whole batch of days (pandas): per-day
+pandas calls cost more than the work on a small day, and a backfill has hundreds.
 
 Precedence: MALFORMED_ROW > MISSING_REQUIRED > CAST_ERROR / NAIVE_TIMESTAMP /
 NONEXISTENT_LOCAL_TIME > domain (allowed set, range: INVALID_VALUE,
 UNKNOWN_CURRENCY, NON_POSITIVE_AMOUNT, LIKERT_OUT_OF_RANGE) > FUTURE_DATE /
-DATE_OUT_OF_RANGE > duplicates (exact → deduplicated; same key, different
-content → DUPLICATE_CONFLICT for every version) > ORPHAN_RETURN >
-UNKNOWN_CUSTOMER.
+DATE_OUT_OF_RANGE > same-day duplicates (exact → deduplicated; same key,
+different content → DUPLICATE_CONFLICT for every version) > ORPHAN_RETURN >
+UNKNOWN_CUSTOMER > earlier days (the same row again → deduplicated; an event
+key loaded earlier with other content → DUPLICATE_CONFLICT). References come
+before the earlier-day comparison so that the version a key is compared with is
+always one that was actually loaded.
 
-The router is pure: what it needs from earlier partitions (known customers,
-earlier versions of a key, known orders) comes in through `Lookups`, so tests
-can drive it without a warehouse.
+The router is pure: what it needs from partitions before the batch (known
+customers, earlier versions of a key, known orders, earlier respondents) comes
+in through `Lookups`, so tests can drive it without a warehouse.
 """
 
 from __future__ import annotations
@@ -75,7 +78,6 @@ class Lookups:
     prior_versions: Callable[[pd.Series], pd.DataFrame] = _no_prior
     known_orders: Callable[[pd.Series], pd.Series] = _nothing_known
     prior_respondents: Callable[[pd.DataFrame], pd.Series] = _nothing_known
-    extra: dict[str, object] = field(default_factory=dict)
 
 
 @dataclass
