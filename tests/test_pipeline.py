@@ -113,6 +113,18 @@ def test_materialize_one_partition_and_rerun_is_identical(tmp_path):
         pd.testing.assert_frame_equal(first[table], second[table], obj=table)
 
 
+def test_data_docs_hold_no_raw_personal_data(tmp_path):
+    _landing(tmp_path / "landing")
+    result, settings = _materialize(tmp_path)
+    assert result.success
+    docs = tmp_path / "wh" / "data_docs"
+    pages = [p.read_text(encoding="utf-8", errors="ignore") for p in docs.rglob("*") if p.is_file()]
+    assert any("customers" in p for p in pages), "Data Docs were written"
+    row = kit.customer()
+    for value in (row["name"], row["phone"], row["email"].lower(), "Zhang.Wei"):
+        assert not any(value in p for p in pages), value
+
+
 def test_blocking_check_failure_stops_the_marts(tmp_path):
     _landing(tmp_path / "landing")
     kit.write_day(
