@@ -121,6 +121,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             "dagster/asset_partition_range_start": start.isoformat(),
             "dagster/asset_partition_range_end": end.isoformat(),
         },
+        run_config={"loggers": {"console": {"config": {"log_level": args.log_level}}}},
         raise_on_error=False,
     )
     elapsed = time.monotonic() - t0
@@ -184,7 +185,10 @@ def cmd_tables(_: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Our own messages at INFO; libraries (alembic, GX) only when they warn.
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for name in ("crm_pipeline", "quality", "analytics", "pipelines"):
+        logging.getLogger(name).setLevel(logging.INFO)
     parser = argparse.ArgumentParser(prog="crm-pipeline", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -201,6 +205,12 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--start", type=_date, help="first business day (default: first landing day)")
     run.add_argument("--end", type=_date, help="last business day (default: last landing day)")
     run.add_argument("--demo-if-empty", action="store_true", help="generate demo data if landing is empty")
+    run.add_argument(
+        "--log-level",
+        default="INFO",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="Dagster run log level on the console (default INFO; DEBUG shows every event)",
+    )
     run.set_defaults(func=cmd_run)
 
     tables = sub.add_parser("tables", help="print the warehouse tables with row counts")
