@@ -139,37 +139,54 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def print_tables(settings: Settings) -> None:
+    """Tables with row counts, the row balance per feed, and quarantine reasons."""
     from pipelines.warehouse import Warehouse
 
     path = Path(settings.warehouse_path)
     if not path.exists():
         print(f"No warehouse at {path.resolve()} yet.")
         return
-    wh = Warehouse(path)
-    with wh.connect(read_only=True) as con:
+    with Warehouse(path).connect(read_only=True) as con:
         counts = Warehouse.table_counts(con, ["staging", "quarantine", "marts", "meta"])
+        feeds = [f for f in FEEDS if Warehouse.exists(con, f"quarantine.{f}")]
         reasons = (
             Warehouse.sql_df(
                 con,
-                "SELECT 'quarantine.' || feed AS tbl, reason_code, count(*) AS n FROM ("
-                + " UNION ALL ".join(
-                    f"SELECT '{f}' AS feed, reason_code FROM quarantine.{f}"
-                    for f in FEEDS
-                    if Warehouse.exists(con, f"quarantine.{f}")
-                )
+                "SELECT tbl, reason_code, count(*) AS n FROM ("
+                + " UNION ALL ".join(f"SELECT 'quarantine.{f}' AS tbl, reason_code FROM quarantine.{f}" for f in feeds)
                 + ") GROUP BY ALL ORDER BY 1, 2",
             )
-            if any(Warehouse.exists(con, f"quarantine.{f}") for f in FEEDS)
+            if feeds
+            else None
+        )
+        balance = (
+            Warehouse.sql_df(
+                con,
+                "SELECT feed, sum(rows_read)::BIGINT AS rows_read, sum(clean)::BIGINT AS clean, sum(quarantined)::BIGINT AS quarantined, "
+                "sum(deduplicated)::BIGINT AS deduplicated, sum(files_rejected)::BIGINT AS files_rejected, "
+                "count(*) FILTER (WHERE status = 'incomplete') AS incomplete_days "
+                "FROM meta.ingest_log GROUP BY 1 ORDER BY 1",
+            )
+            if Warehouse.exists(con, "meta.ingest_log")
             else None
         )
     print(f"\nWarehouse: {path.resolve()}")
     width = max((len(t) for t, _ in counts), default=10)
     for table, n in counts:
         print(f"  {table:<{width}}  {n:>12,} rows")
+    if balance is not None and len(balance):
+        print("\nRows read = clean + quarantined + deduplicated:")
+        for b in balance.itertuples(index=False):
+            extra = f"; {b.incomplete_days} incomplete days (no manifest)" if b.incomplete_days else ""
+            print(
+                f"  {b.feed:<13} {b.rows_read:>10,} = {b.clean:>10,} + {b.quarantined:>7,} + {b.deduplicated:>6,}"
+                f"   ({b.files_rejected} files rejected{extra})"
+            )
     if reasons is not None and len(reasons):
         print("\nQuarantine by reason:")
-        for row in reasons.itertuples(index=False):
-            print(f"  {row.tbl:<24} {row.reason_code:<22} {row.n:>8,}")
+        for table, rows in reasons.groupby("tbl", sort=True):
+            text = ", ".join(f"{r.reason_code} {r.n:,}" for r in rows.itertuples(index=False))
+            print(f"  {table:<{width}}  {text}")
     rejected = Path(settings.landing_path) / REJECTED_DIR
     if rejected.exists():
         files = sorted(p for p in rejected.rglob("*") if p.is_file() and not p.name.endswith(".reason.json"))
