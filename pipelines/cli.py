@@ -162,7 +162,8 @@ def print_tables(settings: Settings) -> None:
         balance = (
             Warehouse.sql_df(
                 con,
-                "SELECT feed, sum(rows_read)::BIGINT AS rows_read, sum(clean)::BIGINT AS clean, sum(quarantined)::BIGINT AS quarantined, "
+                "SELECT feed, sum(rows_read)::BIGINT AS rows_read, sum(clean)::BIGINT AS clean, "
+                "sum(quarantined)::BIGINT AS quarantined, "
                 "sum(deduplicated)::BIGINT AS deduplicated, sum(files_rejected)::BIGINT AS files_rejected, "
                 "count(*) FILTER (WHERE status = 'incomplete') AS incomplete_days "
                 "FROM meta.ingest_log GROUP BY 1 ORDER BY 1",
