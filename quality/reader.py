@@ -210,11 +210,10 @@ def read_csv_text(text: str, contract: FeedContract) -> tuple[pd.DataFrame, list
 
 
 def _arrow_to_strings(col: pa.ChunkedArray) -> list[str]:
+    """Parquet values as the text a CSV would carry (timestamps in ISO 8601, with the
+    offset when the column has a time zone), so both formats meet the same rules."""
     if pa.types.is_timestamp(col.type):
-        values = col.to_pandas()
-        if col.type.tz is None:
-            return ["" if pd.isna(v) else v.isoformat() for v in values]
-        return ["" if pd.isna(v) else v.isoformat() for v in values]
+        return ["" if pd.isna(v) else v.isoformat() for v in col.to_pandas()]
     if pa.types.is_boolean(col.type):
         return ["" if v is None else ("true" if v else "false") for v in col.to_pylist()]
     return ["" if v is None else str(v) for v in col.cast(pa.string()).to_pylist()]

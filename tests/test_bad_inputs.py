@@ -406,3 +406,30 @@ def test_rerun_of_a_day_is_identical(env):
     assert first[0].counts if hasattr(first[0], "counts") else True
     pd.testing.assert_frame_equal(first[1], second[1])
     pd.testing.assert_frame_equal(first[2].drop(columns="run_id"), second[2].drop(columns="run_id"))
+
+
+def _parquet_bytes(frame: pd.DataFrame) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    frame.to_parquet(buf, index=False)
+    return buf.getvalue()
+
+
+def test_typed_parquet_file_loads_like_csv(env):
+    frame = pd.DataFrame([kit.order(), kit.order("O-2", unit_price="0.10")])
+    frame["line_no"] = frame["line_no"].astype("int64")
+    frame["quantity"] = frame["quantity"].astype("int64")
+    frame["ordered_at"] = pd.to_datetime(frame["ordered_at"]).dt.tz_convert("Asia/Shanghai")
+    frame["original_order_id"] = None
+    kit.write_day(env.landing, "orders", DAY, {"o.parquet": _parquet_bytes(frame)})
+    result, staging, q = env.load("orders")
+    assert q.empty and sorted(staging["order_id"]) == ["O-1", "O-2"]
+    assert sorted(staging["unit_price"]) == [0.1, 59.9]
+
+
+def test_corrupt_parquet_is_unreadable(env):
+    data = _parquet_bytes(pd.DataFrame([kit.order()]))
+    kit.write_day(env.landing, "orders", DAY, {"o.parquet": data[: len(data) // 2]}, rows={"o.parquet": 1})
+    result, staging, q = env.load("orders")
+    assert [r.reason_code for r in result.rejected] == [reasons.UNREADABLE_FILE]
