@@ -21,12 +21,19 @@ router must give it.
 The hot path is vectorised: every column is a small lookup table of byte strings (the
 separator baked in) and a per-row index, and rows are laid out in a byte buffer by one
 gather and one scatter per table, a chunk of whole days at a time, while a writer
-thread writes the previous chunk's files. Python loops run per day, per wave, per table
-or per planted defect, never per row of the clean data.
+thread per feed writes the previous chunks' files. Python loops run per day, per wave,
+per table or per planted defect, never per row of the clean data.
+
+The landing files are CSV (the default) or, with ``fmt="parquet"``, Parquet: the same
+tables cut at their separators become Arrow string columns (dictionary-encoded where a
+column has few values), one table per chunk of days, sliced into one file per day. Planted
+problems that only a text file can have (malformed lines, other encodings, undecodable
+bytes, a wrong delimiter) are not planted in Parquet.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import functools
 import hashlib
@@ -48,11 +55,11 @@ from typing import Any, NamedTuple
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from analytics import _names as names
 from quality import reasons
 from quality.contracts import FEEDS, SERVICE_ATTRIBUTES, FeedContract
 from quality.landing import ManifestEntry, write_manifest
-
-from analytics import _names as names
 
 __all__ = ["DemoParams", "generate"]
 
@@ -1967,6 +1974,8 @@ class _FeedOutput:
         self.bytes = 0
         self.rows = 0
         self.saved: dict[int, tuple[str, list[str]]] = {}  # re-delivery sources: day -> (file, records)
+        self.saved_files: dict[str, pa.Buffer] = {}  # Parquet re-delivery sources: file -> bytes
+        self.saved_tables: dict[int, pa.Table] = {}  # Parquet re-delivery sources: day -> rows
         self._entries: list[ManifestEntry] = []
 
     def write(
@@ -2148,6 +2157,436 @@ def _stream_feed(
             futures[-3].result()
         d0 = d1
     return fo, futures
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing the landing zone as Parquet
+#
+# The same parts, split into columns: every part table is cut at its separators (CSV quoting
+# undone), so each contract column gets the sub-tables it is made of. A column that is one
+# small table becomes an Arrow dictionary array straight from the per-row index (the writer
+# stores its dictionary page as is); any other column is laid out by the byte engine into an
+# Arrow string buffer with its offsets. Empty values are nulls. Days are slices of a chunk's
+# table, so the only per-row Python is in days that hold planted defects.
+# ---------------------------------------------------------------------------------------------
+
+FORMATS: tuple[str, ...] = ("csv", "parquet")
+#: rows turned into Arrow arrays at a time (whole days)
+PARQUET_CHUNK_ROWS = 1 << 18
+#: a one-table column with at most this many distinct values is written as a dictionary
+PARQUET_DICTIONARY_MAX = 512
+PARQUET_COMPRESSION = "snappy"
+#: file-level problems that only a text file can have: not planted in Parquet mode
+_TEXT_ONLY_FILE_DEFECTS = frozenset({"undecodable", "semicolon"})
+
+
+def _fields_of(text: str) -> list[str]:
+    """Split a CSV fragment at unquoted separators (',' and newline) and undo the quoting."""
+    fields, cur, quoted = [], [], False
+    for ch in text:  # per entry of a small dictionary table, never per row
+        if ch == '"':
+            quoted = not quoted
+            cur.append(ch)
+        elif ch in ",\n" and not quoted:
+            fields.append("".join(cur))
+            cur = []
+        else:
+            cur.append(ch)
+    fields.append("".join(cur))
+    return [f[1:-1].replace('""', '"') if len(f) > 1 and f[0] == f[-1] == '"' else f for f in fields]
+
+
+def _sub_part(table: np.ndarray, start: np.ndarray, length: np.ndarray, idx: np.ndarray | None) -> _Part | None:
+    """Bytes start..start+length of every entry, as a zero-padded table (None if all empty)."""
+    width = int(length.max(initial=0))
+    if width == 0:
+        return None
+    cols = np.arange(width)
+    if not start.any():
+        data = table[:, :width].copy()
+    else:
+        data = np.take_along_axis(table, np.minimum(start[:, None] + cols, table.shape[1] - 1), axis=1)
+    data[cols >= length[:, None]] = 0
+    return _Part(np.ascontiguousarray(data), length.astype(np.int64), idx)
+
+
+def _split_part(part: _Part) -> list[_Part | None]:
+    """The fields a part's entries touch, one sub-part each (None where always empty): the
+    first continues the current column, the last starts the next one. Tables are
+    zero-padded, so a separator byte is always inside its entry."""
+    table, lens, idx = part
+    k = table.shape[0]
+    used = np.ones(k, bool) if idx is None else np.bincount(idx, minlength=k) > 0
+    if np.count_nonzero(table == ord('"')):
+        if idx is None or k > 10_000:
+            raise ValueError("quoted values are only supported in small dictionary tables")
+        split = [_fields_of(table[i, : lens[i]].tobytes().decode("utf-8")) for i in range(k)]
+        c = len(split[int(np.argmax(used))])
+        if any(len(s) != c for s, u in zip(split, used.tolist(), strict=True) if u):
+            raise ValueError("a part's entries must hold the same number of fields")
+        split = [s if len(s) == c else [""] * c for s in split]  # unused odd entries: empty
+        out: list[_Part | None] = []
+        for j in range(c):
+            block = _strings([s[j] for s in split])
+            out.append(_Part(block.data, block.lens, idx) if block.lens.any() else None)
+        return out
+    sep = (table == ord(",")) | (table == ord("\n"))
+    rows = np.arange(k)
+    if idx is None and k and (lens > 0).all() and sep[rows, lens - 1].all() and np.count_nonzero(sep) == k:
+        # a per-row block with the separator appended (the usual case): cut it off
+        width = int(lens.max()) - 1
+        data = table[:, :width].copy()
+        inner = lens - 1 < width
+        data[rows[inner], lens[inner] - 1] = 0
+        return [_Part(data, lens - 1, None) if width else None, None]
+    count = sep.sum(axis=1)
+    c = int(count[used][0]) if used.any() else 0
+    odd = count != c  # only entries no row uses may differ (a dictionary's unused empty value)
+    if (odd & used).any():
+        raise ValueError("a part's entries must hold the same number of fields")
+    pos = np.zeros((k, c), np.int64)
+    if c:
+        pos[~odd] = np.nonzero(sep[~odd])[1].reshape(-1, c)  # row-major: each entry's separators in order
+    starts = np.concatenate([np.zeros((k, 1), np.int64), pos + 1], axis=1)
+    ends = np.concatenate([pos, lens[:, None]], axis=1)
+    starts[odd], ends[odd] = 0, 0
+    return [_sub_part(table, starts[:, j], ends[:, j] - starts[:, j], idx) for j in range(c + 1)]
+
+
+class _Column(NamedTuple):
+    """A contract column as the parts it is made of. A column that is one table of few
+    distinct values has `dictionary` (those values) and `codes` (table entry -> dictionary
+    index, -1 for the empty value); one that is another single table has `values` (its
+    entries as an Arrow array)."""
+
+    parts: list[_Part]
+    dictionary: pa.Array | None = None
+    codes: np.ndarray | None = None
+    values: pa.Array | None = None
+
+
+def _string_array(table: np.ndarray, lens: np.ndarray) -> pa.Array:
+    """A zero-padded table as an Arrow string array (entries as they are, '' included)."""
+    data = table[np.arange(table.shape[1]) < lens[:, None]]
+    off = np.zeros(lens.shape[0] + 1, np.int64)
+    np.cumsum(lens, out=off[1:])
+    if off[-1] >= 2**31:
+        raise ValueError("column chunk too large for 32-bit offsets")
+    offsets = pa.py_buffer(off.astype(np.int32))
+    return pa.Array.from_buffers(pa.string(), lens.shape[0], [None, offsets, pa.py_buffer(data)])
+
+
+def _columns(names: Sequence[str], parts: Sequence[_Part]) -> list[_Column]:
+    """The feed's parts regrouped into its columns (`names`, in order)."""
+    pieces: list[list[_Part]] = [[] for _ in names]
+    at = 0
+    for part in parts:
+        fields_ = _split_part(part)
+        for j, sub in enumerate(fields_):
+            if sub is not None:
+                pieces[at + j].append(sub)
+        at += len(fields_) - 1
+    if at != len(pieces):
+        raise ValueError(f"the parts hold {at} fields, not {len(pieces)} ({', '.join(names)})")
+    out = []
+    for col in pieces:
+        if len(col) != 1 or col[0].idx is None:
+            out.append(_Column(col))
+            continue
+        table, lens, _ = col[0]
+        if table.shape[0] <= 4 * PARQUET_DICTIONARY_MAX:
+            _, first, inverse = np.unique(_void(table), return_index=True, return_inverse=True)
+            if first.shape[0] <= PARQUET_DICTIONARY_MAX:
+                codes = np.where(lens > 0, inverse.reshape(-1), -1).astype(np.int32)
+                out.append(_Column(col, _string_array(table[first], lens[first]), codes))
+                continue
+        out.append(_Column(col, values=_string_array(table, lens)))
+    return out
+
+
+def _with_nulls(values: pa.Array, valid: np.ndarray) -> pa.Array:
+    """A string array (offset 0, no nulls) with the rows where `valid` is false set to null."""
+    nulls = valid.shape[0] - int(np.count_nonzero(valid))
+    if not nulls:
+        return values
+    bitmap = pa.py_buffer(np.packbits(valid, bitorder="little"))
+    return pa.Array.from_buffers(pa.string(), len(values), [bitmap, *values.buffers()[1:]], nulls)
+
+
+def _scatter_exact(buf: np.ndarray, pos: np.ndarray, table: np.ndarray, lens: np.ndarray, entry: np.ndarray) -> None:
+    """Write table entries at `pos` without their padding, one pass per entry length."""
+    for length in np.flatnonzero(np.bincount(lens)).tolist():
+        if length:
+            sel = lens == length
+            src = _void(np.ascontiguousarray(table[:, :length]))
+            _window(buf, length)[pos[sel]] = src[entry[sel]]
+
+
+def _column_array(col: _Column, rows: slice) -> pa.Array:
+    """The column's values for the selected rows, empty values as nulls."""
+    first = col.parts[0]
+    if col.dictionary is not None and col.codes is not None and first.idx is not None:
+        codes = col.codes[first.idx[rows]]
+        valid = codes >= 0
+        nulls = codes.shape[0] - int(np.count_nonzero(valid))
+        bitmap = pa.py_buffer(np.packbits(valid, bitorder="little")) if nulls else None
+        indices = pa.Array.from_buffers(pa.int32(), codes.shape[0], [bitmap, pa.py_buffer(codes)], nulls)
+        return pa.DictionaryArray.from_arrays(indices, col.dictionary)
+    if col.values is not None and first.idx is not None:
+        idx = np.ascontiguousarray(first.idx[rows], np.int64)
+        taken = col.values.take(pa.Array.from_buffers(pa.int64(), idx.shape[0], [None, pa.py_buffer(idx)]))
+        return _with_nulls(taken, first.lens[idx] > 0)
+    if len(col.parts) == 1:
+        table, lens = first.table[rows], first.lens[rows]
+        return _with_nulls(_string_array(table, lens), lens > 0)
+    # several parts: laid out by the byte engine, the rows with a value only
+    sel = [
+        (p.table, p.lens, p.idx[rows]) if p.idx is not None else (p.table[rows], p.lens[rows], None) for p in col.parts
+    ]
+    lens = [tlens if idx is None else tlens[idx] for _, tlens, idx in sel]
+    total = np.sum(lens, axis=0)
+    n = total.shape[0]
+    off = np.zeros(n + 1, np.int64)
+    np.cumsum(total, out=off[1:])
+    size = int(off[-1])
+    if size >= 2**31:
+        raise ValueError("column chunk too large for 32-bit offsets")
+    valid = total > 0
+    keep = None if valid.all() else np.flatnonzero(valid)
+    buf = np.zeros(size + max(t.shape[1] for t, _, _ in sel) + 1, np.uint8)
+    cur = off[:-1] if keep is None else off[keep]
+    after = total if keep is None else total[keep]
+    for table, tlens, idx in sel:
+        entry = (np.arange(n) if keep is None else keep) if idx is None else (idx if keep is None else idx[keep])
+        ln = tlens[entry]
+        after = after - ln  # bytes of the value after this part
+        width = table.shape[1]
+        if width:
+            padded = width - ln <= after  # the zero padding lands on bytes written later in the value
+            if padded.all():
+                _window(buf, width)[cur] = _void(table)[entry]
+            else:
+                _window(buf, width)[cur[padded]] = _void(table)[entry[padded]]
+                rest = ~padded
+                _scatter_exact(buf, cur[rest], table, ln[rest], entry[rest])
+        cur = cur + ln
+    values = pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(off.astype(np.int32)), pa.py_buffer(buf[:size])])
+    return _with_nulls(values, valid)
+
+
+def _plain(table: pa.Table) -> pa.Table:
+    """All columns as plain strings (dictionary columns decoded)."""
+    return table.cast(pa.schema([pa.field(name, pa.string()) for name in table.column_names]))
+
+
+def _parquet_bytes(table: pa.Table) -> pa.Buffer:
+    sink = pa.BufferOutputStream()
+    pq.write_table(
+        table,
+        sink,
+        compression=PARQUET_COMPRESSION,
+        use_dictionary=[f.name for f in table.schema if pa.types.is_dictionary(f.type)],
+        write_statistics=False,
+        store_schema=False,  # read back as plain strings, whatever the in-memory encoding
+    )
+    return sink.getvalue()
+
+
+def _planted_table(feed: FeedContract, records: Sequence[str]) -> pa.Table:
+    """CSV records of planted rows as a string table ('' -> null)."""
+    values = [_parse(r) for r in records]
+    width = len(feed.column_names)
+    if any(len(v) != width for v in values):
+        raise ValueError("a planted Parquet row must have every contract column")
+    return pa.table({c: pa.array([v[j] or None for v in values], pa.string()) for j, c in enumerate(feed.column_names)})
+
+
+def _assemble_table(
+    feed: FeedContract, table: pa.Table, plans: Sequence[_Plan], first_row: int
+) -> tuple[pa.Table, list[int]]:
+    """`_assemble_day` for a day's table: rewrites applied and extra rows inserted at their
+    slots, by slices (no per-row Python). Returns the table and, per plan, its row index."""
+    n = table.num_rows
+    plain = _plain(table)
+    texts = [(k, p.text) for k, p in enumerate(plans) if p.text is not None]  # all but "mark"
+    planted = _planted_table(feed, [text for _, text in texts])
+    at = {k: i for i, (k, _) in enumerate(texts)}
+    slots: dict[int, list[int]] = {}
+    marks: dict[int, int] = {}
+    tail: list[int] = []
+    for k, p in enumerate(plans):
+        if p.mode in ("rewrite", "mark"):
+            marks[p.row - first_row] = k
+        elif p.mode == "end":
+            tail.append(k)
+        else:
+            slots.setdefault(p.slot, []).append(k)
+    pieces: list[pa.Table] = []
+    where = [0] * len(plans)
+    pos = 0
+
+    def real(lo: int, hi: int) -> None:
+        nonlocal pos
+        if hi > lo:
+            pieces.append(plain.slice(lo, hi - lo))
+            pos += hi - lo
+
+    def extra(k: int) -> None:
+        nonlocal pos
+        where[k] = pos
+        pieces.append(planted.slice(at[k], 1))
+        pos += 1
+
+    prev = 0
+    for i in sorted(set(slots) | set(marks)):
+        real(prev, i)
+        prev = i
+        for k in slots.get(i, []):
+            extra(k)
+        if i in marks:
+            k = marks[i]
+            if plans[k].mode == "rewrite":
+                extra(k)
+            else:
+                where[k] = pos
+                real(i, i + 1)
+            prev = i + 1
+    real(prev, n)
+    for k in tail:
+        extra(k)
+    return pa.concat_tables(pieces), where
+
+
+def _table_keys(feed: FeedContract, table: pa.Table) -> list[dict[str, str]]:
+    columns = [table.column(k).to_pylist() for k in feed.key]
+    return [
+        {k: unicodedata.normalize("NFKC", v or "") for k, v in zip(feed.key, values, strict=True)}
+        for values in zip(*columns, strict=True)
+    ]
+
+
+def _write_parquet_extra(
+    fo: _FeedOutput, rows: pa.Table, folder: str, ds: str, name: str, kind: str, origin: str
+) -> None:
+    """`_write_extra` for Parquet: `rows` are the day's clean rows, or for a re-delivery the
+    source day's (whose file bytes are in `fo.saved_files`)."""
+    feed = fo.feed
+    if kind == "redelivery":
+        fo.write(folder, name, [memoryview(fo.saved_files[origin])], rows.num_rows)
+        for line, key in enumerate(_table_keys(feed, rows), start=1):
+            fo.defect(ds, name, line, key, reasons.DEDUPLICATED, f"re-delivered copy of {origin}")
+        return
+    head = _plain(rows.slice(0, 20))
+    count = head.num_rows
+    listed, manifest = True, None
+    if kind == "truncated":
+        raw = _parquet_bytes(head).to_pybytes()
+        manifest = (count, hashlib.sha256(raw).hexdigest())
+        cut = int(len(raw) * 0.6)
+        data = raw[:cut]
+        reason, note = reasons.PARTIAL_FILE, f"cut at byte {cut} of {len(raw)}; the manifest describes the full file"
+    elif kind == "empty":
+        data, count = b"", 0
+        reason, note = reasons.EMPTY_FILE, "0 bytes"
+    elif kind == "extra_column":
+        data = _parquet_bytes(head.append_column("remark", pa.nulls(count, pa.string()))).to_pybytes()
+        reason, note = reasons.SCHEMA_MISMATCH, "extra column 'remark'"
+    elif kind == "missing_column":
+        drop = len(feed.column_names) - 2
+        data = _parquet_bytes(head.remove_column(drop)).to_pybytes()
+        reason, note = reasons.SCHEMA_MISMATCH, f"column {feed.column_names[drop]!r} missing"
+    else:
+        data, listed = _parquet_bytes(head).to_pybytes(), False
+        reason, note = reasons.NOT_IN_MANIFEST, "file not listed in the day's manifest"
+    fo.write(folder, name, [data], count, listed=listed, manifest=manifest)
+    fo.defect(ds, name, None, None, f"FILE_REJECTED:{reason}", note)
+
+
+def _write_days_parquet(
+    fo: _FeedOutput,
+    table: pa.Table,
+    first: int,
+    d0: int,
+    d1: int,
+    bounds: np.ndarray,
+    plans: Mapping[int, list[_Plan]],
+    files: _FilePlan | None,
+    start: date,
+) -> None:
+    """`_write_days` for Parquet: one file per day from a slice of the chunk's table (rows
+    from `first`), planted extra files, then the manifest. Runs in the writer thread.
+    Malformed rows, other encodings and text-only file problems have no Parquet form."""
+    feed = fo.feed
+    extras = files.extras.get(feed.name, {}) if files else {}
+    keep = files.reserved.get(feed.name, set()) if files else set()
+    for d in range(d0, d1):
+        a, b = int(bounds[d]) - first, int(bounds[d + 1]) - first
+        day = start + timedelta(days=d)
+        ds = day.isoformat()
+        folder = os.path.join(fo.out, feed.name, ds)
+        os.makedirs(folder, exist_ok=True)
+        name = f"{feed.name}_{day:%Y%m%d}.parquet"
+        rows = table.slice(a, b - a)
+        day_plans = [p for p in plans.get(d, []) if p.expected != reasons.MALFORMED_ROW]
+        final, where = _assemble_table(feed, rows, day_plans, int(bounds[d])) if day_plans else (rows, [])
+        data = _parquet_bytes(final)
+        fo.write(folder, name, [memoryview(data)], final.num_rows)
+        fo.rows += final.num_rows
+        for k, p in enumerate(day_plans):
+            fo.defect(ds, name, where[k] + 1, p.key, p.expected, p.note)
+        if d in keep:
+            source = f"{feed.name}/{ds}/{name}"
+            fo.saved[d] = (source, [])
+            fo.saved_files[source] = data
+            fo.saved_tables[d] = rows
+        for k, (kind, src) in enumerate(extras.get(d, []), start=2):
+            if kind in _TEXT_ONLY_FILE_DEFECTS:
+                continue
+            origin, extra_rows = (fo.saved[src][0], fo.saved_tables[src]) if kind == "redelivery" else (name, rows)
+            _write_parquet_extra(fo, extra_rows, folder, ds, f"{feed.name}_{day:%Y%m%d}_{k}.parquet", kind, origin)
+        fo.close_day(folder, ds)
+
+
+def _write_feed_parquet(
+    fo: _FeedOutput,
+    fd: _Feed,
+    start: date,
+    days: int,
+    plans: Mapping[int, list[_Plan]],
+    files: _FilePlan | None,
+) -> None:
+    """Lay a feed out as Arrow tables of whole days, a chunk at a time, and write each
+    chunk's day files. Runs in the feed's writer thread."""
+    feed = fo.feed
+    bounds = np.searchsorted(fd.day, np.arange(days + 1), side="left")
+    columns = _columns(feed.column_names, fd.parts)
+    d0 = 0
+    while d0 < days:
+        d1 = min(max(int(np.searchsorted(bounds, bounds[d0] + PARQUET_CHUNK_ROWS, side="right")) - 1, d0 + 1), days)
+        i0, i1 = int(bounds[d0]), int(bounds[d1])
+        table = pa.Table.from_arrays([_column_array(c, slice(i0, i1)) for c in columns], names=list(feed.column_names))
+        _write_days_parquet(fo, table, i0, d0, d1, bounds, plans, files, start)
+        d0 = d1
+
+
+def _stream_feed_parquet(
+    pool: ThreadPoolExecutor,
+    out: Path,
+    feed: FeedContract,
+    fd: _Feed,
+    start: date,
+    days: int,
+    plans: Sequence[_Plan],
+    files: _FilePlan | None,
+) -> tuple[_FeedOutput, list[Future[None]]]:
+    """`_stream_feed` for Parquet: the feed's writer thread builds the Arrow tables from
+    the parts and writes the files, while this thread simulates the next feed (the
+    parts are in memory already, so nothing waits)."""
+    fo = _FeedOutput(out, feed)
+    by_day: dict[int, list[_Plan]] = {}
+    for p in plans:
+        by_day.setdefault(int(fd.day[p.row]), []).append(p)
+    return fo, [pool.submit(_write_feed_parquet, fo, fd, start, days, by_day, files)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -2367,15 +2806,24 @@ def generate(
     start: date = date(2025, 1, 1),
     params: DemoParams | None = None,
     log: Callable[[str], Any] = print,
+    fmt: str = "csv",
 ) -> dict[str, Any]:
     """Write a landing zone of demo feeds under `out`, and the ground truth beside it.
 
     Deterministic: the same arguments give byte-identical files. The clean process does
     not depend on `defects` (planted problems use random streams of their own). Feed
     folders already under `out` are replaced.
+
+    `fmt` is the landing files' format: "csv" (UTF-8 text, the default) or "parquet" (one
+    `<feed>_<YYYYMMDD>.parquet` per feed and day, every contract column a string, empty
+    values null; a planted row's `line` is its 1-based row number). Parquet has the same
+    rows and the same planted defects except those only a text file can have: malformed
+    rows, files in GB18030 or with a BOM, undecodable bytes and a wrong delimiter.
     """
     if customers < 1 or days < 1:
         raise ValueError("customers and days must be positive")
+    if fmt not in FORMATS:
+        raise ValueError(f"fmt must be one of {FORMATS}, not {fmt!r}")
     if not 0 <= defects < 0.5:
         raise ValueError("defects is a share of rows: 0 <= defects < 0.5")
     t0 = time.perf_counter()
@@ -2420,7 +2868,12 @@ def generate(
     futures: list[Future[Any]] = []
     conflicts: list[dict[str, Any]] = []
     clean_rows: dict[str, int] = {}
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="synth-writer") as writer:
+    with contextlib.ExitStack() as stack:
+        # one writer thread per feed: a feed's files are written in order, feeds side by side
+        writers = {
+            name: stack.enter_context(ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"synth-{name}"))
+            for name in FEEDS
+        }
         for name, feed in FEEDS.items():
             fd = build(name)
             clean_rows[name] = fd.n
@@ -2431,10 +2884,12 @@ def generate(
                 victims = _victims(name, sim.get("orders"), sim.get("surveys"))
                 plans = _plan_row_defects(feed, fd, defects, ctx, start, files.reserved[name], victims)
                 conflicts += [{"feed": name, "key": p.key} for p in plans if p.mode == "mark"]
-            results[name], jobs = _stream_feed(writer, out, feed, fd, start, days, plans, files)
+            stream = _stream_feed_parquet if fmt == "parquet" else _stream_feed
+            results[name], jobs = stream(writers[name], out, feed, fd, start, days, plans, files)
             futures += jobs
             del fd
-        futures.append(writer.submit(pq.write_table, _truth_table(world), out / "ground_truth_customers.parquet"))
+        truth_table = _truth_table(world)
+        futures.append(writers["customers"].submit(pq.write_table, truth_table, out / "ground_truth_customers.parquet"))
         for f in futures:
             f.result()
     o, pay, s, ix = sim["orders"], sim["payments"], sim["surveys"], sim["interactions"]
@@ -2449,6 +2904,7 @@ def generate(
     n_bytes = sum(r.bytes for r in results.values())
     summary = {
         "out": str(out),
+        "format": fmt,
         "rows": rows,
         "files": n_files,
         "bytes": n_bytes,

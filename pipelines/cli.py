@@ -63,7 +63,13 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
     from analytics import synth
 
     summary = synth.generate(
-        Path(args.out), customers=args.customers, days=args.days, seed=args.seed, defects=args.defects, start=args.start
+        Path(args.out),
+        fmt=args.format,
+        customers=args.customers,
+        days=args.days,
+        seed=args.seed,
+        defects=args.defects,
+        start=args.start,
     )
     print(json.dumps(summary, indent=2, default=str))
     return 0
@@ -217,6 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--out", required=True, help="landing folder to write")
     demo.add_argument("--defects", type=_rate, default=0.0, help="share of rows with planted defects (default 0)")
     demo.add_argument("--start", type=_date, default=None, help="first day (default: settings partitions_start)")
+    demo.add_argument("--format", choices=["csv", "parquet"], default="csv", help="landing file format (default csv)")
     demo.set_defaults(func=cmd_demo_data)
 
     run = sub.add_parser("run", help="materialize every asset for a range of business days")

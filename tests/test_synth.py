@@ -12,6 +12,7 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -473,3 +474,209 @@ def test_rendered_rows_equal_the_csv_module() -> None:
     assert off[-1] == len(buf)
     again, _ = synth._render(parts, slice(1000, 2000))
     assert again.tobytes() == buf[off[1000] : off[2000]].tobytes()
+
+
+# -- Parquet --------------------------------------------------------------------------------------
+
+PARQUET_RUN = {**DEFECT_RUN, "fmt": "parquet"}
+#: planted problems that only a text file can have: none of them in Parquet mode
+TEXT_ONLY = {reasons.MALFORMED_ROW, "CLEAN_FILE", f"FILE_REJECTED:{reasons.ENCODING_ERROR}",
+             f"FILE_REJECTED:{reasons.WRONG_DELIMITER}"}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def planted_parquet(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("planted_parquet")
+    synth.generate(out, **PARQUET_RUN, log=_quiet)
+    return out
+
+
+def _defects(root: Path) -> list[dict]:
+    return json.loads((root / "defects.json").read_text(encoding="utf-8"))
+
+
+def test_unknown_format_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="fmt"):
+        synth.generate(tmp_path, customers=10, days=5, fmt="xlsx", log=_quiet)
+
+
+def test_parquet_same_seed_gives_byte_identical_output(planted_parquet: Path, tmp_path: Path) -> None:
+    synth.generate(tmp_path, **PARQUET_RUN, log=_quiet)
+    first, second = _files(planted_parquet), _files(tmp_path)
+    assert first.keys() == second.keys()
+    assert [k for k in first if first[k] != second[k]] == []
+
+
+def test_parquet_files_have_the_contract_columns_as_strings(planted_parquet: Path) -> None:
+    for feed, contract in FEEDS.items():
+        assert not list((planted_parquet / feed).glob("*/*.csv"))
+        paths = sorted((planted_parquet / feed).glob(f"*/{feed}_????????.parquet"))
+        assert [p.parent.name for p in paths] == [
+            (START + dt.timedelta(days=d)).isoformat() for d in range(DEFECT_RUN["days"])
+        ]
+        for path in paths:
+            assert path.name == f"{feed}_{path.parent.name.replace('-', '')}.parquet"
+            schema = pq.read_schema(path)
+            assert schema.names == list(contract.column_names)
+            assert set(schema.types) == {pa.string()}
+
+
+def test_parquet_manifests_match_every_file_but_the_planted_ones(planted_parquet: Path) -> None:
+    reason = {(d["feed"], d["business_date"], d["file"]): d["expected"] for d in _defects(planted_parquet)}
+    for feed in FEEDS:
+        for folder in sorted((planted_parquet / feed).iterdir()):
+            manifest = read_manifest(folder)
+            assert manifest is not None
+            present = {p.name for p in folder.glob("*.parquet")}
+            assert set(manifest) <= present and not list(folder.glob("*.tmp"))
+            for name in sorted(present):
+                expected = reason.get((feed, folder.name, name), "")
+                if expected.endswith(reasons.NOT_IN_MANIFEST):
+                    assert name not in manifest
+                    continue
+                entry = manifest[name]
+                assert entry.encoding is None
+                if expected.endswith(reasons.PARTIAL_FILE):
+                    assert entry.sha256 != sha256_of(folder / name)
+                    continue
+                assert entry.sha256 == sha256_of(folder / name)
+                size = (folder / name).stat().st_size
+                assert entry.rows == (pq.read_metadata(folder / name).num_rows if size else 0)
+
+
+def test_parquet_plants_every_defect_but_the_text_only_ones(planted: Path, planted_parquet: Path) -> None:
+    csv_defects = [d for d in _defects(planted) if d["expected"] not in TEXT_ONLY]
+    pq_defects = _defects(planted_parquet)
+    assert {d["expected"] for d in pq_defects} == {d["expected"] for d in csv_defects}
+    assert not {d["expected"] for d in pq_defects} & TEXT_ONLY
+
+    def same(d: dict) -> tuple:
+        note = d["note"].removesuffix(".csv").removesuffix(".parquet") if d["line"] else None  # files: byte counts
+        return d["feed"], d["business_date"], json.dumps(d["key"]), d["expected"], note
+
+    assert [same(d) for d in pq_defects] == [same(d) for d in csv_defects]
+    assert all(d["file"].endswith(".parquet") for d in pq_defects)
+    assert all(d["line"] is None or d["line"] >= 1 for d in pq_defects)
+
+
+def test_parquet_rows_are_the_csv_rows_that_are_not_malformed(planted: Path, planted_parquet: Path) -> None:
+    """Each Parquet day file holds exactly the records of the CSV day file of the same seed
+    but the malformed ones, in the same order, and a planted row's `line` (its row number)
+    points at the same record as the CSV line number does."""
+    by_csv = {(d["feed"], d["business_date"], d["line"]): d for d in _defects(planted) if d["line"] is not None}
+    by_pq = {(d["feed"], d["business_date"], d["line"]): d for d in _defects(planted_parquet) if d["line"]}
+    for feed in FEEDS:
+        for folder in sorted((planted / feed).iterdir()):
+            day = folder.name
+            stem = f"{feed}_{day.replace('-', '')}"
+            records = [
+                (line, fields)
+                for line, fields, _ in _records(_read(folder / f"{stem}.csv"))[1:]
+                if by_csv.get((feed, day, line), {}).get("expected") != reasons.MALFORMED_ROW
+            ]
+            table = pq.read_table(planted_parquet / feed / day / f"{stem}.parquet")
+            assert [[v or "" for v in row.values()] for row in table.to_pylist()] == [f for _, f in records]
+            for row, (line, _) in enumerate(records, start=1):
+                planted_csv, planted_pq = by_csv.get((feed, day, line)), by_pq.get((feed, day, row))
+                assert (planted_csv is None) == (planted_pq is None), (feed, day, row)
+                if planted_csv and planted_pq:
+                    assert (planted_pq["key"], planted_pq["expected"]) == (planted_csv["key"], planted_csv["expected"])
+
+
+def test_parquet_columns_equal_the_csv_rendering() -> None:
+    """The Parquet columns come from the same parts as the CSV lines: split at the
+    separators, quoting undone, empty values as nulls."""
+    rng = np.random.default_rng(1)
+    n = 3000
+    words = ["", "a", "北京市", "x" * 40, 'say "hi", ok', "line\nbreak"]
+    quoted = [synth._quote_minimal(w) for w in words]
+    seq, w1, w2 = rng.integers(0, 10**9, n), rng.integers(0, len(words), n), rng.integers(0, len(words), n)
+    big, small, cents = rng.integers(0, 10**12, n), rng.integers(0, 500, n), rng.integers(0, 10**7, n)
+    sec = rng.integers(0, 40 * 86400, n)
+    has_id, has_money = rng.random(n) < 0.3, rng.random(n) < 0.8
+    block = synth._int_block(big)
+    parts = [
+        *synth._id_parts("SO", seq, ","),
+        synth._text(quoted, w1, ","),
+        *synth._int_parts(big, ","),
+        synth._block_part(block, ","),
+        *synth._int_parts(small, ","),
+        *synth._money_parts(cents, ",", has_money),
+        *synth._id_parts("RT", seq, ",", has_id),
+        *synth._ts_parts(sec, START, ","),
+        synth._text(quoted, w2, "\n"),
+    ]
+    names = ["id", "text", "big", "block", "small", "money", "ref", "ts", "last"]
+    buf, _ = synth._render(parts, slice(None))
+    expected = list(csv.reader(io.StringIO(buf.tobytes().decode("utf-8"), newline="")))
+    columns = synth._columns(names, parts)
+    assert any(c.dictionary is not None for c in columns) and any(c.dictionary is None for c in columns)
+    for rows in (slice(None), slice(1000, 2500)):
+        table = pa.Table.from_arrays([synth._column_array(c, rows) for c in columns], names=names)
+        got = [[v or "" for v in row.values()] for row in synth._plain(table).to_pylist()]
+        assert got == expected[rows]
+        assert all(v != "" for row in synth._plain(table).to_pylist() for v in row.values())
+
+
+def test_parquet_demo_with_defects_loads_through_ingestion(tmp_path: Path) -> None:
+    """Every planted bad row is quarantined with its reason at (file, row number), clean
+    rewrites are staged, re-delivered rows are dropped and every planted broken file is
+    rejected with its reason."""
+    from pipelines.warehouse import Warehouse
+    from quality.ingest import chunks, ensure_tables, ingest_batch
+    from quality.router import RouteContext
+
+    landing, days = tmp_path / "landing", 45
+    synth.generate(landing, customers=300, days=days, seed=11, defects=0.05, start=START, fmt="parquet", log=_quiet)
+    defects = _defects(landing)
+    feeds = ("customers", "orders", "payments", "surveys", "interactions")
+    with Warehouse(tmp_path / "w.duckdb").connect() as con:
+        for contract in FEEDS.values():
+            ensure_tables(con, contract)
+            for batch in chunks([START + dt.timedelta(days=d) for d in range(days)], 31):
+                ingest_batch(con, contract, batch, landing_root=landing, ctx=RouteContext(), run_id="t")
+        quarantine = Warehouse.sql_df(
+            con,
+            " UNION ALL ".join(f"SELECT _source_file, _source_line, reason_code FROM quarantine.{f}" for f in feeds),
+        )
+        staged = Warehouse.sql_df(
+            con, " UNION ALL ".join(f"SELECT _source_file, _source_line FROM staging.{f}" for f in feeds)
+        )
+        rejected = Warehouse.sql_df(
+            con, "SELECT feed, _partition_date, file_name, reason_code FROM meta.rejected_files"
+        )
+        log = Warehouse.sql_df(con, "SELECT * FROM meta.ingest_log")
+    assert list(FEEDS) == list(feeds)
+    assert (log["rows_read"] == log["clean"] + log["quarantined"] + log["deduplicated"]).all()
+    reason = {(r["_source_file"], r["_source_line"]): r["reason_code"] for r in quarantine.to_dict("records")}
+    staged_rows = set(zip(staged["_source_file"], staged["_source_line"], strict=True))
+
+    def where(d: dict) -> tuple[str, int]:
+        return f"{d['feed']}/{d['business_date']}/{d['file']}", d["line"]
+
+    rows = [d for d in defects if d["line"] is not None]
+    bad = [d for d in rows if d["expected"] not in ("CLEAN", reasons.DEDUPLICATED)]
+    assert {d["expected"] for d in bad} >= {
+        reasons.MISSING_REQUIRED, reasons.CAST_ERROR, reasons.NAIVE_TIMESTAMP, reasons.UNKNOWN_CURRENCY,
+        reasons.NON_POSITIVE_AMOUNT, reasons.LIKERT_OUT_OF_RANGE, reasons.INVALID_VALUE, reasons.FUTURE_DATE,
+        reasons.DATE_OUT_OF_RANGE, reasons.DUPLICATE_CONFLICT, reasons.ORPHAN_RETURN, reasons.UNKNOWN_CUSTOMER,
+    }  # fmt: skip
+    assert [(d, reason.get(where(d))) for d in bad if reason.get(where(d)) != d["expected"]] == []
+    assert set(reason) <= {where(d) for d in rows}
+    assert all(where(d) in staged_rows for d in rows if d["expected"] == "CLEAN")
+    dedup = [d for d in rows if d["expected"] == reasons.DEDUPLICATED]
+    assert dedup and not [d for d in dedup if where(d) in staged_rows or where(d) in reason]
+    files = [d for d in defects if d["expected"].startswith("FILE_REJECTED:")]
+    assert {d["expected"].split(":", 1)[1] for d in files} == {
+        reasons.PARTIAL_FILE,
+        reasons.EMPTY_FILE,
+        reasons.SCHEMA_MISMATCH,
+        reasons.NOT_IN_MANIFEST,
+    }
+    got = {
+        (r["feed"], str(r["_partition_date"])[:10], r["file_name"]): r["reason_code"]
+        for r in rejected.to_dict("records")
+    }
+    assert [
+        d for d in files if got.get((d["feed"], d["business_date"], d["file"])) != d["expected"].split(":", 1)[1]
+    ] == []
