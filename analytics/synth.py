@@ -1975,6 +1975,7 @@ class _FeedOutput:
         self.rows = 0
         self.saved: dict[int, tuple[str, list[str]]] = {}  # re-delivery sources: day -> (file, records)
         self.saved_files: dict[str, pa.Buffer] = {}  # Parquet re-delivery sources: file -> bytes
+        self.empty_parquet: pa.Buffer | None = None  # the Parquet file of a day without rows
         self.saved_tables: dict[int, pa.Table] = {}  # Parquet re-delivery sources: day -> rows
         self._entries: list[ManifestEntry] = []
 
@@ -2529,7 +2530,12 @@ def _write_days_parquet(
         rows = table.slice(a, b - a)
         day_plans = [p for p in plans.get(d, []) if p.expected != reasons.MALFORMED_ROW]
         final, where = _assemble_table(feed, rows, day_plans, int(bounds[d])) if day_plans else (rows, [])
-        data = _parquet_bytes(final)
+        if final.num_rows:
+            data = _parquet_bytes(final)
+        else:  # a day without rows (surveys between waves): the same bytes every time
+            if fo.empty_parquet is None:
+                fo.empty_parquet = _parquet_bytes(final)
+            data = fo.empty_parquet
         fo.write(folder, name, [memoryview(data)], final.num_rows)
         fo.rows += final.num_rows
         for k, p in enumerate(day_plans):

@@ -626,7 +626,7 @@ def test_parquet_demo_with_defects_loads_through_ingestion(tmp_path: Path) -> No
     from quality.ingest import chunks, ensure_tables, ingest_batch
     from quality.router import RouteContext
 
-    landing, days = tmp_path / "landing", 45
+    landing, days = tmp_path / "landing", 35
     synth.generate(landing, customers=300, days=days, seed=11, defects=0.05, start=START, fmt="parquet", log=_quiet)
     defects = _defects(landing)
     feeds = ("customers", "orders", "payments", "surveys", "interactions")
