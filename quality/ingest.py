@@ -341,9 +341,8 @@ def ingest_batch(
     frames = [i.rows.assign(_partition_date=pd.Timestamp(i.day)) for i in inputs if len(i.rows)]
     rows = pd.concat(frames, ignore_index=True) if frames else _empty_rows(contract).assign(_partition_date=None)
     bad = [i.malformed.assign(_partition_date=pd.Timestamp(i.day)) for i in inputs if len(i.malformed)]
-    routed: Routed = route(
-        rows, contract, ctx, make_lookups(con, contract, days[0]), pd.concat(bad, ignore_index=True) if bad else None
-    )
+    lookups = make_lookups(con, contract, days[0])
+    routed: Routed = route(rows, contract, ctx, lookups, pd.concat(bad, ignore_index=True) if bad else None)
     clean = routed.clean
     if contract.name == "surveys":
         clean = flag_survey_quality(
@@ -351,7 +350,7 @@ def ingest_batch(
             contract,
             speeder_seconds=speeder_seconds,
             attention_answer=attention_answer,
-            prior_respondents=make_lookups(con, contract, days[0]).prior_respondents,
+            prior_respondents=lookups.prior_respondents,
         )
     q = routed.quarantine.rename(columns={"_raw": "raw_payload"})
     q["run_id"] = run_id
