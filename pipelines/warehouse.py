@@ -26,6 +26,8 @@ import duckdb
 import ibis
 import pandas as pd
 
+from analytics.schema import Col
+
 _DUCKDB_CONFIG = {
     "autoinstall_known_extensions": False,
     "autoload_known_extensions": False,
@@ -66,11 +68,8 @@ def _needs_compat() -> bool:
     return int(duckdb.__version__.split(".")[0]) >= 2
 
 
-@dataclass(frozen=True)
-class ColumnDef:
-    name: str
-    sql_type: str
-    comment: str = ""
+#: A column of a table this module creates (name, storage type, comment).
+ColumnDef = Col
 
 
 @dataclass(frozen=True)

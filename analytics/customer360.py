@@ -1,0 +1,550 @@
+"""Customer 360: one row per resolved customer and as-of date with every fact the
+value marts start from (DOMAIN.md §1: transaction, payment and loyalty fields).
+
+Everything downstream (RFM, value tiers, tier matrix, lifecycle, loyalty, churn
+warnings) reads this table rather than the raw feeds, so a definition such as
+"purchase cycle" or "profit" exists exactly once.
+
+Conventions:
+- Facts are computed per (as_of_date, customer_key) for a whole table of as-of dates
+  at once (`as_of` has one column, `as_of_date`): a backfill computes a month of
+  snapshots in one query instead of thirty.
+- A row only uses data known by the end of its as-of day: events whose business date
+  *and* delivery day (`_partition_date`) are on or before the as-of date; customer and
+  invoice records in their newest version delivered by then.
+- Purchases are counted on purchase *days* (several orders on one day are one
+  purchase occasion), as in the CLV literature.
+- "12m" windows are the 365 days ending on the as-of date; "prev_12m" the 365 days
+  before those.
+- Money is DECIMAL(18,2); ratios and averages of days are DOUBLE.
+
+Profit is not in the feeds (they carry prices, not costs), so it is derived with
+documented parameters (`Customer360Params`): gross margin = net line value x the
+category's margin rate; cost to serve = returns and complaints handled; marketing
+cost = acquisition cost (in the year the customer signed up) + a yearly retention
+budget + campaign responses x their cost. Profit = margin - cost to serve -
+marketing cost. Customers whose margin does not cover what was spent on them have
+negative profit, as in the seed's appliance example.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import ibis
+import ibis.expr.types as ir
+
+from analytics.schema import Col, MartSchema, as_of_col, version_col
+
+# ruff: noqa: E501  (column descriptions are documentation; keep them on one line)
+
+
+def _default_margins() -> dict[str, float]:
+    return {
+        "groceries": 0.18,
+        "personal_care": 0.35,
+        "books": 0.25,
+        "toys": 0.30,
+        "apparel": 0.45,
+        "beauty": 0.50,
+        "home": 0.30,
+        "sports": 0.30,
+        "office": 0.22,
+        "appliances": 0.20,
+        "electronics": 0.12,
+        "industrial": 0.18,
+    }
+
+
+@dataclass(frozen=True)
+class Customer360Params:
+    """How profit is derived from revenue and the costs the feeds record, and what
+    counts as a full-price purchase."""
+
+    #: Gross margin rate per product category (share of net line value).
+    category_margins: Mapping[str, float] = field(default_factory=_default_margins)
+    #: Margin rate of a category not listed above.
+    default_margin: float = 0.25
+    #: Cost of handling one returned order, CNY.
+    return_cost: float = 15.0
+    #: Cost of handling one complaint, CNY.
+    complaint_cost: float = 40.0
+    #: Marketing cost allocated per campaign response, CNY.
+    campaign_cost: float = 8.0
+    #: Retention marketing budget allocated to every customer per year, CNY.
+    yearly_marketing_cost: float = 20.0
+    #: A line is bought at full price when its discount is below this share of its list
+    #: value (order systems book cent rounding as discount).
+    full_price_tolerance: float = 0.01
+
+    def __post_init__(self) -> None:
+        bad = {k: v for k, v in {**self.category_margins, "default": self.default_margin}.items() if not -1 < v < 1}
+        if bad:
+            raise ValueError(f"margin rates must lie between -1 and 1: {bad}")
+        for name in ("return_cost", "complaint_cost", "campaign_cost", "yearly_marketing_cost"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must not be negative")
+
+
+_M = "DECIMAL(18,2)"
+
+CUSTOMER_360 = MartSchema(
+    table="marts.customer_360",
+    description="Customer 360 view: one row per resolved customer (customer_key) and as-of date, every customer known by then, buyers or not.",
+    key=("customer_key",),
+    columns=(
+        as_of_col(),
+        Col(
+            "customer_key",
+            "VARCHAR",
+            "Pseudonymous customer key (HMAC of the customer's anchor record; see marts.customer_identity).",
+        ),
+        Col(
+            "kind",
+            "VARCHAR",
+            "Customer kind by nature: individual, enterprise, government, partner, internal (of the anchor record).",
+        ),
+        Col("kind_zh", "VARCHAR", "Customer kind in Chinese: 个人消费者, 企业客户, 政府机构, 中间客户, 内部客户."),
+        Col("region", "VARCHAR", "Province-level region of the anchor record."),
+        Col("records", "BIGINT", "Source customer records merged into this customer."),
+        Col("signup_date", "DATE", "Earliest signup date over the customer's records."),
+        Col("tenure_days", "BIGINT", "Days from signup_date to as_of_date (relationship length)."),
+        Col("acquisition_channel", "VARCHAR", "Acquisition channel of the anchor record."),
+        Col("acquisition_cost", _M, "Acquisition cost summed over the customer's records, CNY."),
+        Col("employees", "BIGINT", "Head count (organisations; largest over the records), else null."),
+        Col("annual_revenue", _M, "Annual revenue (organisations; largest over the records), CNY, else null."),
+        Col(
+            "has_purchased",
+            "BOOLEAN",
+            "At least one completed purchase by as_of_date (a trading customer, not a prospect).",
+        ),
+        Col("first_purchase_date", "DATE", "First completed purchase day; null without purchases."),
+        Col("last_purchase_date", "DATE", "Last completed purchase day; null without purchases."),
+        Col("order_count", "BIGINT", "Distinct completed orders."),
+        Col("purchase_days", "BIGINT", "Distinct purchase days (purchase occasions)."),
+        Col("frequency", "BIGINT", "Repeat purchase days: purchase_days - 1 (BG/NBD x); null without purchases."),
+        Col(
+            "recency_days",
+            "BIGINT",
+            "Days from the first to the last purchase day (BG/NBD t_x); null without purchases.",
+        ),
+        Col(
+            "days_since_last",
+            "BIGINT",
+            "Days from the last purchase day to as_of_date (RFM recency); null without purchases.",
+        ),
+        Col("age_days", "BIGINT", "Days from the first purchase day to as_of_date (BG/NBD T); null without purchases."),
+        Col(
+            "purchase_cycle_days",
+            "DOUBLE",
+            "Mean days between consecutive purchase days (recency_days / frequency); null below two purchase days.",
+        ),
+        Col("last_gap_days", "BIGINT", "Days between the last two purchase days; null below two purchase days."),
+        Col(
+            "max_gap_days",
+            "BIGINT",
+            "Longest interval between consecutive purchase days; null below two purchase days.",
+        ),
+        Col("purchase_days_12m", "BIGINT", "Purchase days in the 365 days ending on as_of_date (purchase frequency)."),
+        Col(
+            "purchase_days_prev_12m", "BIGINT", "Purchase days in the 365 days before those (for the frequency trend)."
+        ),
+        Col("gross_amount", _M, "Completed line value (quantity x unit price - discount), CNY."),
+        Col("returns_amount", _M, "Value of returned lines, CNY."),
+        Col("return_count", "BIGINT", "Distinct return orders."),
+        Col("net_monetary", _M, "gross_amount - returns_amount, CNY."),
+        Col("net_monetary_12m", _M, "Net value (completed minus returned lines) in the last 365 days, CNY."),
+        Col("net_monetary_prev_12m", _M, "Net value in the 365 days before those, CNY."),
+        Col("avg_order_value", _M, "gross_amount / order_count, CNY; null without orders."),
+        Col("max_order_value", _M, "Largest completed order value, CNY; null without orders."),
+        Col("category_count", "BIGINT", "Distinct product categories bought (category breadth)."),
+        Col("discount_share", "DOUBLE", "Discount granted / list value of completed lines; null without orders."),
+        Col(
+            "full_price_share",
+            "DOUBLE",
+            "Share of completed lines bought at full price (discount below full_price_tolerance of list value); null without orders.",
+        ),
+        Col(
+            "repeat_purchase_rate",
+            "DOUBLE",
+            "Share of purchase occasions that were repeats: frequency / purchase_days; null without purchases.",
+        ),
+        Col("invoiced_amount", _M, "Amount invoiced (current invoice versions issued by as_of_date), CNY."),
+        Col("outstanding_balance", _M, "Invoiced amount not paid by as_of_date (欠款额), CNY."),
+        Col(
+            "overdue_count",
+            "BIGINT",
+            "Invoices paid after their due date, or unpaid and past due at as_of_date (逾期付款次数).",
+        ),
+        Col("overdue_open_count", "BIGINT", "Invoices unpaid and past due at as_of_date."),
+        Col(
+            "avg_collection_days",
+            "DOUBLE",
+            "Mean days from invoice to payment over paid invoices (平均收款周期); null without paid invoices.",
+        ),
+        Col(
+            "avg_days_late",
+            "DOUBLE",
+            "Mean days paid after the due date over paid invoices (0 when on time); null without paid invoices.",
+        ),
+        Col("arrears_ratio", "DOUBLE", "outstanding_balance / invoiced_amount (平均欠款率); null without invoices."),
+        Col("complaints", "BIGINT", "Complaints recorded."),
+        Col("praises", "BIGINT", "Praise recorded."),
+        Col("suggestions", "BIGINT", "Suggestions recorded."),
+        Col("campaign_responses", "BIGINT", "Campaign responses recorded."),
+        Col("complaint_ratio", "DOUBLE", "complaints / (complaints + praises + suggestions); null without any."),
+        Col("praise_ratio", "DOUBLE", "praises / (complaints + praises + suggestions); null without any."),
+        Col("suggestion_ratio", "DOUBLE", "suggestions / (complaints + praises + suggestions); null without any."),
+        Col("campaign_responses_12m", "BIGINT", "Campaign responses in the last 365 days."),
+        Col("surveys", "BIGINT", "Survey responses given (flagged responses excluded)."),
+        Col("satisfaction", "DOUBLE", "Mean of sat_1..sat_3 (1-10) in the latest valid survey response; null if none."),
+        Col("recommend", "BIGINT", "Likelihood to recommend (0-10) in the latest valid survey response; null if none."),
+        Col("gross_margin", _M, "Net line value x category margin rate (Customer360Params), CNY, lifetime to date."),
+        Col(
+            "marketing_cost",
+            _M,
+            "Marketing cost allocated to date: acquisition + yearly retention budget per started year since signup + campaign responses x cost, CNY.",
+        ),
+        Col("service_cost", _M, "Cost to serve to date: returns x return cost + complaints x complaint cost, CNY."),
+        Col("profit", _M, "gross_margin - marketing_cost - service_cost, CNY (can be negative)."),
+        Col("gross_margin_12m", _M, "Gross margin in the last 365 days, CNY."),
+        Col(
+            "marketing_cost_12m",
+            _M,
+            "Marketing cost allocated to the last 365 days: acquisition cost if signed up in them, the yearly budget, campaign responses x cost, CNY.",
+        ),
+        Col(
+            "profit_12m",
+            _M,
+            "Annual profit: gross_margin_12m - marketing_cost_12m - service cost of the last 365 days, CNY.",
+        ),
+        version_col(),
+    ),
+)
+
+#: Purchase-day history: one row per customer, as-of date and purchase day, for the
+#: marts that need more than the 360 summary (cohorts, churn per period).
+PURCHASE_DAYS_COLUMNS = ("as_of_date", "customer_key", "purchase_date", "net_amount")
+
+KIND_ZH: dict[str, str] = {
+    "individual": "个人消费者",
+    "enterprise": "企业客户",
+    "government": "政府机构",
+    "partner": "中间客户",
+    "internal": "内部客户",
+}
+
+
+# --- computation ---------------------------------------------------------------------------
+
+YEAR_DAYS = 365
+_DEC = "decimal(18, 2)"
+
+
+def _known(events: ir.Table, as_of: ir.Table) -> ir.Table:
+    """Events whose business date and delivery day are on or before each as-of date."""
+    return events.join(as_of, (events.business_date <= as_of.as_of_date) & (events._partition_date <= as_of.as_of_date))
+
+
+def _newest(rows: ir.Table, key: str) -> ir.Table:
+    """The newest delivered version of each `key` per as-of date (mutable feeds)."""
+    n = ibis.row_number().over(
+        group_by=[rows.as_of_date, rows[key]],
+        order_by=[rows._partition_date.desc(), rows._source_file.desc(), rows._source_line.desc()],
+    )
+    return rows.mutate(_v=n).filter(lambda t: t._v == 0).drop("_v")
+
+
+def _keyed(events: ir.Table, identity: ir.Table) -> ir.Table:
+    """Attach customer_key by (as_of_date, customer_ref); events of unknown records drop out
+    here, which the router already prevents (UNKNOWN_CUSTOMER is quarantined)."""
+    ident = identity.select("as_of_date", "customer_ref", "customer_key")
+    return events.join(ident, ["as_of_date", "customer_ref"]).drop("customer_ref")
+
+
+def keyed_lines(orders: ir.Table, identity: ir.Table, as_of: ir.Table) -> ir.Table:
+    """Order lines known by each as-of date, with the customer_key of their record."""
+    return _keyed(_known(orders, as_of), identity)
+
+
+def _dec(value: ir.Value) -> ir.DecimalValue:
+    return value.cast(_DEC)
+
+
+def _zero() -> ir.DecimalValue:
+    return ibis.literal(0, type=_DEC)
+
+
+def _ratio(num: ir.NumericValue, den: ir.NumericValue) -> ir.FloatingValue:
+    return ibis.ifelse(den == 0, ibis.null("float64"), num.cast("float64") / den.cast("float64"))
+
+
+def purchase_days(lines: ir.Table) -> ir.Table:
+    """One row per (as_of_date, customer_key, purchase_date): completed value that day."""
+    done = lines.filter(lines.status == "completed")
+    value = done.quantity.cast(_DEC) * done.unit_price - done.discount
+    done = done.mutate(_value=value)
+    return done.group_by(["as_of_date", "customer_key", done.business_date.name("purchase_date")]).aggregate(
+        net_amount=done._value.sum().cast(_DEC)
+    )
+
+
+def _purchase_facts(lines: ir.Table, margins: ir.Table, params: Customer360Params) -> ir.Table:
+    m = lines.left_join(margins, "category")
+    rate = m.margin_rate.fill_null(params.default_margin)
+    value_m = m.quantity.cast(_DEC) * m.unit_price - m.discount
+    t = m.mutate(
+        _value=value_m,
+        _list=m.quantity.cast(_DEC) * m.unit_price,
+        _margin=(value_m.cast("float64") * rate),
+        _done=m.status == "completed",
+        _ret=m.status == "returned",
+        _in12=m.business_date > (m.as_of_date - ibis.interval(days=YEAR_DAYS)),
+        _inprev=(m.business_date > (m.as_of_date - ibis.interval(days=2 * YEAR_DAYS)))
+        & (m.business_date <= (m.as_of_date - ibis.interval(days=YEAR_DAYS))),
+    )
+    g = t.group_by(["as_of_date", "customer_key"])
+    facts = g.aggregate(
+        first_purchase_date=t.business_date.min(where=t._done),
+        last_purchase_date=t.business_date.max(where=t._done),
+        order_count=t.order_id.nunique(where=t._done),
+        purchase_days=t.business_date.nunique(where=t._done),
+        purchase_days_12m=t.business_date.nunique(where=t._done & t._in12),
+        purchase_days_prev_12m=t.business_date.nunique(where=t._done & t._inprev),
+        gross_amount=t._value.sum(where=t._done),
+        returns_amount=t._value.sum(where=t._ret),
+        return_count=t.order_id.nunique(where=t._ret),
+        returns_12m=t.order_id.nunique(where=t._ret & t._in12),
+        sold_12m=t._value.sum(where=t._done & t._in12),
+        returned_12m=t._value.sum(where=t._ret & t._in12),
+        sold_prev=t._value.sum(where=t._done & t._inprev),
+        returned_prev=t._value.sum(where=t._ret & t._inprev),
+        category_count=t.category.nunique(where=t._done),
+        discount_total=t.discount.sum(where=t._done),
+        list_total=t._list.sum(where=t._done),
+        lines_done=t.count(where=t._done),
+        full_price_lines=t.count(where=t._done & (t.discount < t._list * params.full_price_tolerance)),
+        margin_sold=t._margin.sum(where=t._done),
+        margin_returned=t._margin.sum(where=t._ret),
+        margin_sold_12m=t._margin.sum(where=t._done & t._in12),
+        margin_returned_12m=t._margin.sum(where=t._ret & t._in12),
+    )
+    done = t.filter(t._done)
+    per_order = done.group_by(["as_of_date", "customer_key", "order_id"]).aggregate(v=done._value.sum())
+    biggest = per_order.group_by(["as_of_date", "customer_key"]).aggregate(max_order_value=per_order.v.max())
+    return facts.left_join(biggest, ["as_of_date", "customer_key"]).drop("as_of_date_right", "customer_key_right")
+
+
+def _gaps(days: ir.Table) -> ir.Table:
+    w = ibis.window(group_by=[days.as_of_date, days.customer_key], order_by=days.purchase_date)
+    prev = days.purchase_date.lag().over(w)
+    d = days.mutate(_gap=days.purchase_date.delta(prev, unit="day"))
+    last = ibis.row_number().over(group_by=[d.as_of_date, d.customer_key], order_by=d.purchase_date.desc())
+    d = d.mutate(_last=last)
+    return d.group_by(["as_of_date", "customer_key"]).aggregate(
+        max_gap_days=d._gap.max(), last_gap_days=d._gap.max(where=d._last == 0)
+    )
+
+
+def _payment_facts(payments: ir.Table, identity: ir.Table, as_of: ir.Table) -> ir.Table:
+    inv = _newest(_known(payments, as_of), "invoice_id")
+    inv = _keyed(inv, identity)
+    paid = inv.paid_date.notnull() & (inv.paid_date <= inv.as_of_date)
+    t = inv.mutate(
+        _paid=paid,
+        _late=paid & (inv.paid_date > inv.due_date),
+        _open_overdue=~paid & (inv.due_date < inv.as_of_date),
+        _collect=ibis.ifelse(paid, inv.paid_date.delta(inv.invoice_date, unit="day"), ibis.null("int64")),
+        _days_late=ibis.ifelse(
+            paid, ibis.greatest(inv.paid_date.delta(inv.due_date, unit="day"), 0), ibis.null("int64")
+        ),
+    )
+    return t.group_by(["as_of_date", "customer_key"]).aggregate(
+        invoiced_amount=t.amount.sum(),
+        outstanding_balance=t.amount.sum(where=~t._paid),
+        overdue_count=t.count(where=t._late | t._open_overdue),
+        overdue_open_count=t.count(where=t._open_overdue),
+        avg_collection_days=t._collect.mean(),
+        avg_days_late=t._days_late.mean(),
+    )
+
+
+def _interaction_facts(interactions: ir.Table, identity: ir.Table, as_of: ir.Table) -> ir.Table:
+    t = _keyed(_known(interactions, as_of), identity)
+    in12 = t.business_date > (t.as_of_date - ibis.interval(days=YEAR_DAYS))
+    t = t.mutate(_in12=in12)
+    return t.group_by(["as_of_date", "customer_key"]).aggregate(
+        complaints=t.count(where=t.type == "complaint"),
+        praises=t.count(where=t.type == "praise"),
+        suggestions=t.count(where=t.type == "suggestion"),
+        campaign_responses=t.count(where=t.type == "campaign_response"),
+        campaign_responses_12m=t.count(where=(t.type == "campaign_response") & t._in12),
+        complaints_12m=t.count(where=(t.type == "complaint") & t._in12),
+    )
+
+
+def _survey_facts(surveys: ir.Table, identity: ir.Table, as_of: ir.Table) -> ir.Table:
+    s = _known(surveys, as_of)
+    valid = ~(s.is_speeder | s.is_straightliner | s.failed_attention | s.is_duplicate_respondent)
+    s = _keyed(s.filter(s.customer_ref.notnull() & valid), identity)
+    latest = ibis.row_number().over(
+        group_by=[s.as_of_date, s.customer_key], order_by=[s.started_at.desc(), s.response_id.desc()]
+    )
+    s = s.mutate(_n=latest, _sat=(s.sat_1 + s.sat_2 + s.sat_3).cast("float64") / 3)
+    return s.group_by(["as_of_date", "customer_key"]).aggregate(
+        surveys=s.count(),
+        satisfaction=s._sat.max(where=s._n == 0),
+        recommend=s.recommend.max(where=s._n == 0),
+    )
+
+
+def _profile(records: ir.Table, identity: ir.Table) -> ir.Table:
+    r = records.join(
+        identity.select("as_of_date", "customer_ref", "customer_key", "anchor_ref"), ["as_of_date", "customer_ref"]
+    )
+    is_anchor = r.customer_ref == r.anchor_ref
+    g = r.group_by(["as_of_date", "customer_key"])
+    return g.aggregate(
+        kind=r.kind.max(where=is_anchor),
+        region=r.region.max(where=is_anchor),
+        acquisition_channel=r.acquisition_channel.max(where=is_anchor),
+        records=r.count(),
+        signup_date=r.signup_date.min(),
+        acquisition_cost=r.acquisition_cost.sum(),
+        employees=r.employees.max(),
+        annual_revenue=r.annual_revenue.max(),
+    )
+
+
+def customer_360(
+    *,
+    records: ir.Table,
+    identity: ir.Table,
+    orders: ir.Table,
+    payments: ir.Table,
+    interactions: ir.Table,
+    surveys: ir.Table,
+    as_of: ir.Table,
+    params: Customer360Params,
+    settings_version: str = "",
+) -> ir.Table:
+    """marts.customer_360 for every as-of date in `as_of`.
+
+    `records` are the customer records as of each date (identity.current_records) and
+    `identity` their keys (marts.customer_identity rows); the feeds are the staging
+    tables with all their versions."""
+    lines = keyed_lines(orders, identity, as_of)
+    margins = ibis.memtable(
+        {
+            "category": list(params.category_margins),
+            "margin_rate": [float(v) for v in params.category_margins.values()],
+        },
+        schema={"category": "string", "margin_rate": "float64"},
+    )
+    keys = ["as_of_date", "customer_key"]
+    base = _profile(records, identity)
+    j = (
+        base.left_join(_purchase_facts(lines, margins, params), keys)
+        .drop("as_of_date_right", "customer_key_right")
+        .left_join(_gaps(purchase_days(lines)), keys)
+        .drop("as_of_date_right", "customer_key_right")
+        .left_join(_payment_facts(payments, identity, as_of), keys)
+        .drop("as_of_date_right", "customer_key_right")
+        .left_join(_interaction_facts(interactions, identity, as_of), keys)
+        .drop("as_of_date_right", "customer_key_right")
+        .left_join(_survey_facts(surveys, identity, as_of), keys)
+        .drop("as_of_date_right", "customer_key_right")
+    )
+    z = _zero()
+    n = lambda c: j[c].fill_null(0).cast("int64")  # noqa: E731
+    money = lambda c: j[c].fill_null(z).cast(_DEC)  # noqa: E731
+    bought = j.purchase_days.fill_null(0) > 0
+    frequency = ibis.ifelse(bought, j.purchase_days - 1, ibis.null("int64"))
+    recency = j.last_purchase_date.delta(j.first_purchase_date, unit="day")
+    tenure = j.as_of_date.delta(j.signup_date, unit="day")
+    gross, returned = money("gross_amount"), money("returns_amount")
+    complaints, praises, suggestions = n("complaints"), n("praises"), n("suggestions")
+    service_total = complaints + praises + suggestions
+    acq = money("acquisition_cost")
+    years_started = (tenure / YEAR_DAYS).floor().cast("int64") + 1
+    gross_margin = (j.margin_sold.fill_null(0) - j.margin_returned.fill_null(0)).round(2).cast(_DEC)
+    gross_margin_12m = (j.margin_sold_12m.fill_null(0) - j.margin_returned_12m.fill_null(0)).round(2).cast(_DEC)
+    marketing = (
+        acq + _dec(years_started * params.yearly_marketing_cost) + _dec(n("campaign_responses") * params.campaign_cost)
+    ).cast(_DEC)
+    new_in_year = j.signup_date > (j.as_of_date - ibis.interval(days=YEAR_DAYS))
+    marketing_12m = (
+        ibis.ifelse(new_in_year, acq, z)
+        + _dec(ibis.literal(params.yearly_marketing_cost))
+        + _dec(n("campaign_responses_12m") * params.campaign_cost)
+    ).cast(_DEC)
+    service = _dec(n("return_count") * params.return_cost + complaints * params.complaint_cost)
+    service_12m = _dec(n("returns_12m") * params.return_cost + n("complaints_12m") * params.complaint_cost)
+    invoiced = j.invoiced_amount
+    return j.select(
+        as_of_date=j.as_of_date,
+        customer_key=j.customer_key,
+        kind=j.kind,
+        kind_zh=j.kind.substitute(KIND_ZH),
+        region=j.region,
+        records=j.records.cast("int64"),
+        signup_date=j.signup_date,
+        tenure_days=tenure.cast("int64"),
+        acquisition_channel=j.acquisition_channel,
+        acquisition_cost=acq,
+        employees=j.employees.cast("int64"),
+        annual_revenue=j.annual_revenue.cast(_DEC),
+        has_purchased=bought,
+        first_purchase_date=j.first_purchase_date,
+        last_purchase_date=j.last_purchase_date,
+        order_count=n("order_count"),
+        purchase_days=n("purchase_days"),
+        frequency=frequency.cast("int64"),
+        recency_days=recency.cast("int64"),
+        days_since_last=j.as_of_date.delta(j.last_purchase_date, unit="day").cast("int64"),
+        age_days=j.as_of_date.delta(j.first_purchase_date, unit="day").cast("int64"),
+        purchase_cycle_days=_ratio(recency, frequency),
+        last_gap_days=j.last_gap_days.cast("int64"),
+        max_gap_days=j.max_gap_days.cast("int64"),
+        purchase_days_12m=n("purchase_days_12m"),
+        purchase_days_prev_12m=n("purchase_days_prev_12m"),
+        gross_amount=gross,
+        returns_amount=returned,
+        return_count=n("return_count"),
+        net_monetary=(gross - returned).cast(_DEC),
+        net_monetary_12m=(money("sold_12m") - money("returned_12m")).cast(_DEC),
+        net_monetary_prev_12m=(money("sold_prev") - money("returned_prev")).cast(_DEC),
+        avg_order_value=ibis.ifelse(n("order_count") > 0, (gross / n("order_count")).cast(_DEC), ibis.null(_DEC)),
+        max_order_value=j.max_order_value.cast(_DEC),
+        category_count=n("category_count"),
+        discount_share=_ratio(j.discount_total.fill_null(z), j.list_total.fill_null(z)),
+        full_price_share=_ratio(n("full_price_lines"), n("lines_done")),
+        repeat_purchase_rate=_ratio(frequency, j.purchase_days),
+        invoiced_amount=money("invoiced_amount"),
+        outstanding_balance=money("outstanding_balance"),
+        overdue_count=n("overdue_count"),
+        overdue_open_count=n("overdue_open_count"),
+        avg_collection_days=j.avg_collection_days.cast("float64"),
+        avg_days_late=j.avg_days_late.cast("float64"),
+        arrears_ratio=_ratio(money("outstanding_balance"), invoiced.fill_null(z)),
+        complaints=complaints,
+        praises=praises,
+        suggestions=suggestions,
+        campaign_responses=n("campaign_responses"),
+        complaint_ratio=_ratio(complaints, service_total),
+        praise_ratio=_ratio(praises, service_total),
+        suggestion_ratio=_ratio(suggestions, service_total),
+        campaign_responses_12m=n("campaign_responses_12m"),
+        surveys=n("surveys"),
+        satisfaction=j.satisfaction.cast("float64"),
+        recommend=j.recommend.cast("int64"),
+        gross_margin=gross_margin,
+        marketing_cost=marketing,
+        service_cost=service,
+        profit=(gross_margin - marketing - service).cast(_DEC),
+        gross_margin_12m=gross_margin_12m,
+        marketing_cost_12m=marketing_12m,
+        profit_12m=(gross_margin_12m - marketing_12m - service_12m).cast(_DEC),
+        settings_version=ibis.literal(settings_version, type="string"),
+    )
