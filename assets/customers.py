@@ -1,76 +1,74 @@
-"""Customer marts. For now the first one: marts.customer_summary, a snapshot per
-as-of date built with Ibis from staging.orders (see analytics/summary.py)."""
+"""Customer marts: identity resolution and the customer 360 view, the base every value
+mart reads (analytics/identity.py, analytics/customer360.py)."""
 
-import time
+from analytics.customer360 import CUSTOMER_360, customer_360
+from analytics.identity import CUSTOMER_IDENTITY, current_records, customer_identity
+from assets.reporting import markdown
+from assets.snapshots import Batch, Report, mart_asset
 
-import dagster as dg
-
-from analytics.summary import customer_summary as summary_expr
-from assets.reporting import markdown, partition_days
-from pipelines.partitions import daily_partitions
-from pipelines.resources import WAREHOUSE_POOL, PipelineSettings, WarehouseResource
-from pipelines.warehouse import ColumnDef, Replace, Warehouse
-
-SUMMARY_TABLE = "marts.customer_summary"
-SUMMARY_COLUMNS = [
-    ColumnDef("as_of_date", "DATE", "Snapshot date: built only from data up to the end of this business day."),
-    ColumnDef("customer_ref", "VARCHAR", "Customer record (identity resolution comes with marts.customer_identity)."),
-    ColumnDef("first_purchase_date", "DATE", "First completed purchase day."),
-    ColumnDef("last_purchase_date", "DATE", "Last completed purchase day."),
-    ColumnDef("order_count", "BIGINT", "Distinct completed orders."),
-    ColumnDef("purchase_days", "BIGINT", "Distinct purchase days (purchase occasions)."),
-    ColumnDef("frequency", "BIGINT", "Repeat purchase days: purchase_days - 1 (BG/NBD x)."),
-    ColumnDef("recency_days", "BIGINT", "Days from first to last purchase day (BG/NBD t_x)."),
-    ColumnDef("days_since_last", "BIGINT", "Days from the last purchase day to as_of_date (RFM recency)."),
-    ColumnDef("age_days", "BIGINT", "Days from the first purchase day to as_of_date (BG/NBD T)."),
-    ColumnDef("gross_amount", "DECIMAL(18,2)", "Completed line value (quantity x unit price - discount), CNY."),
-    ColumnDef("returns_amount", "DECIMAL(18,2)", "Value of returned lines, CNY."),
-    ColumnDef("return_count", "BIGINT", "Distinct return orders."),
-    ColumnDef("net_monetary", "DECIMAL(18,2)", "gross_amount - returns_amount, CNY."),
-    ColumnDef("settings_version", "VARCHAR", "Hash of the settings the row was built with."),
-]
+FEED_DEPS = ["staging/customers", "staging/orders", "staging/payments", "staging/interactions", "staging/surveys"]
 
 
-@dg.asset(
-    key=["marts", "customer_summary"],
-    deps=[dg.AssetKey(["staging", "orders"])],
-    partitions_def=daily_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    pool=WAREHOUSE_POOL,
-    group_name="customers",
-    kinds={"duckdb", "ibis"},
+def _identity(b: Batch):
+    records = b.scratch.keep(current_records(b.staging("customers"), b.as_of))
+    return customer_identity(b.scratch, records, b.settings.identity, b.secret, settings_version=b.version)
+
+
+def _merge_summary(last) -> dict:
+    merged = last[last.records_in_customer > 1]
+    return {
+        "records": len(last),
+        "customers": int(last.customer_key.nunique()),
+        "records_merged": len(merged),
+        "match_rules": markdown(last.match_rules.replace("", "(none)").value_counts().rename_axis("rules").reset_index()),
+    }
+
+
+customer_identity_asset = mart_asset(
+    name="customer_identity",
+    tables=[(CUSTOMER_IDENTITY, Report(order_by=("-records_in_customer", "customer_key"), extra=_merge_summary))],
+    deps=["staging/customers"],
+    group="customers",
+    compute=lambda b: {CUSTOMER_IDENTITY.table: _identity(b)},
+    description="Every customer record → one stable pseudonymous customer_key, with the evidence of each merge.",
 )
-def customer_summary(
-    context: dg.AssetExecutionContext, warehouse: WarehouseResource, settings: PipelineSettings
-) -> dg.MaterializeResult:
-    """Per-customer purchase summary as of each partition date: first and last purchase,
-    repeat frequency (distinct purchase days - 1), recency, age T, net monetary, order
-    count. One snapshot per as-of date; a snapshot uses only data up to its date."""
-    days = partition_days(context)
-    started = time.monotonic()
-    with warehouse.connect() as con:
-        Warehouse.ensure_table(
-            con, SUMMARY_TABLE, SUMMARY_COLUMNS, "Per-customer purchase summary, one snapshot per as_of_date."
-        )
-        orders = con.table("orders", database="staging")
-        for i, day in enumerate(days, 1):
-            expr = summary_expr(orders, day, settings_version=settings.version)
-            Warehouse.replace_rows(con, [Replace(SUMMARY_TABLE, SUMMARY_COLUMNS, expr, {"as_of_date": day})])
-            if i % 100 == 0 or i == len(days):
-                context.log.info(f"customer_summary: {i}/{len(days)} snapshots ({time.monotonic() - started:.0f}s)")
-        last = Warehouse.sql_df(
-            con,
-            f"SELECT * FROM {SUMMARY_TABLE} WHERE as_of_date = ? ORDER BY net_monetary DESC, customer_ref LIMIT 10",
-            [days[-1]],
-        )
-        (n_last,) = Warehouse.sql_df(
-            con, f"SELECT count(*) AS n FROM {SUMMARY_TABLE} WHERE as_of_date = ?", [days[-1]]
-        )["n"]
-    return dg.MaterializeResult(
-        metadata={
-            "dagster/row_count": int(n_last),
-            "snapshots": len(days),
-            "last_as_of_date": days[-1].isoformat(),
-            "top_customers_last_snapshot": markdown(last.drop(columns=["settings_version"])),
-        }
+
+
+def _c360(b: Batch):
+    records = b.scratch.keep(current_records(b.staging("customers"), b.as_of))
+    identity = b.mart(CUSTOMER_IDENTITY)
+    expr = customer_360(
+        records=records,
+        identity=identity,
+        orders=b.staging("orders"),
+        payments=b.staging("payments"),
+        interactions=b.staging("interactions"),
+        surveys=b.staging("surveys"),
+        as_of=b.as_of,
+        params=b.settings.customer360,
+        settings_version=b.version,
     )
+    return {CUSTOMER_360.table: expr}
+
+
+def _c360_summary(last) -> dict:
+    buyers = last[last.has_purchased]
+    return {
+        "customers": len(last),
+        "buyers": len(buyers),
+        "revenue_12m": float(buyers.net_monetary_12m.sum()),
+        "profit_12m": float(buyers.profit_12m.sum()),
+        "outstanding_balance": float(last.outstanding_balance.sum()),
+    }
+
+
+customer_360_asset = mart_asset(
+    name="customer_360",
+    tables=[(CUSTOMER_360, Report(order_by=("-net_monetary", "customer_key"), extra=_c360_summary))],
+    deps=[CUSTOMER_IDENTITY, *FEED_DEPS],
+    group="customers",
+    compute=_c360,
+    description="Customer 360: transaction, payment, service and survey facts per customer and as-of date.",
+)
+
+customer_assets = [customer_identity_asset, customer_360_asset]

@@ -12,7 +12,6 @@ Blocking checks (they stop the marts downstream when they fail):
 - gx_suite: the contract's Great Expectations suite passes on the clean rows.
 """
 
-import datetime as dt
 import time
 from pathlib import Path
 
@@ -121,14 +120,15 @@ def build_ingest_asset(contract: FeedContract) -> dg.AssetsDefinition:
     )
     def _ingest(context: dg.AssetExecutionContext, warehouse: WarehouseResource, settings: PipelineSettings):
         days = partition_days(context)
+        cfg = settings.value
         run_id = context.run.run_id
         results: list[DayResult] = []
         cleans: list[pd.DataFrame] = []
         started = time.monotonic()
         ctx = RouteContext(
-            business_timezone=settings.business_timezone,
-            min_valid_date=dt.date.fromisoformat(settings.min_valid_date),
-            source_timezone=settings.source_timezones.get(feed),
+            business_timezone=cfg.business_timezone,
+            min_valid_date=cfg.min_date,
+            source_timezone=cfg.source_timezones.get(feed),
         )
         with warehouse.connect() as con:
             ensure_tables(con, contract)
@@ -137,11 +137,11 @@ def build_ingest_asset(contract: FeedContract) -> dg.AssetsDefinition:
                     con,
                     contract,
                     batch,
-                    landing_root=Path(settings.landing_path),
+                    landing_root=Path(cfg.landing_path),
                     ctx=ctx,
                     run_id=run_id,
-                    speeder_seconds=settings.speeder_seconds,
-                    attention_answer=settings.attention_check_answer,
+                    speeder_seconds=cfg.speeder_seconds,
+                    attention_answer=cfg.attention_check_answer,
                 )
                 results += batch_results
                 if len(clean):
@@ -204,11 +204,11 @@ def build_ingest_asset(contract: FeedContract) -> dg.AssetsDefinition:
         yield dg.AssetCheckResult(
             asset_key=skey,
             check_name=QUARANTINE_RATE,
-            passed=rate <= settings.quarantine_ceiling,
+            passed=rate <= cfg.quarantine_ceiling,
             severity=dg.AssetCheckSeverity.ERROR,
             metadata={
                 "rate": rate,
-                "ceiling": settings.quarantine_ceiling,
+                "ceiling": cfg.quarantine_ceiling,
                 "worst_days": markdown(
                     table.assign(rate=table["quarantined"] / table["rows_read"].clip(lower=1)).sort_values(
                         "rate", ascending=False

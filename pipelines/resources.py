@@ -15,7 +15,7 @@ from pathlib import Path
 import dagster as dg
 import ibis
 
-from pipelines.settings import Settings, load_settings
+from pipelines.settings import Settings, load_settings, settings_from_json, settings_to_json
 from pipelines.warehouse import Warehouse
 
 WAREHOUSE_POOL = "warehouse"
@@ -41,29 +41,22 @@ class WarehouseResource(dg.ConfigurableResource):
 
 
 class PipelineSettings(dg.ConfigurableResource):
-    """Run-time parameters (see pipelines/settings.py for meaning and defaults)."""
+    """Run-time parameters: the whole `Settings` object as JSON (see pipelines/settings.py
+    for every field, its meaning and default). Override per run in the launchpad."""
 
-    landing_path: str
-    business_timezone: str
-    min_valid_date: str
-    quarantine_ceiling: float
-    speeder_seconds: int
-    attention_check_answer: int
-    source_timezones: dict[str, str] = {}  # noqa: RUF012 (pydantic copies defaults)
-    version: str = ""
+    values_json: str
+
+    @property
+    def value(self) -> Settings:
+        return settings_from_json(self.values_json)
+
+    @property
+    def version(self) -> str:
+        return self.value.version
 
     @classmethod
     def from_settings(cls, s: Settings) -> PipelineSettings:
-        return cls(
-            landing_path=s.landing_path,
-            business_timezone=s.business_timezone,
-            min_valid_date=s.min_valid_date,
-            quarantine_ceiling=s.quarantine_ceiling,
-            speeder_seconds=s.speeder_seconds,
-            attention_check_answer=s.attention_check_answer,
-            source_timezones=dict(s.source_timezones),
-            version=s.version,
-        )
+        return cls(values_json=settings_to_json(s))
 
 
 def build_resources(settings: Settings | None = None) -> dict[str, dg.ConfigurableResource]:

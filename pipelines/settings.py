@@ -5,6 +5,12 @@ Precedence (last wins): the defaults below, the YAML file named by
 `CRM_SETTINGS` (if set), then the `CRM_*` environment variables for paths. Every
 table row records `settings_version`, a short hash of the effective settings, so a
 number can always be traced back to the parameters it was built with.
+
+The mart parameters are the `*Params` dataclasses of the analytics modules (each
+defined next to the maths it tunes); here they are only gathered, one YAML section
+each (`rfm:`, `value:`, ...). The identity secret is deliberately *not* a setting:
+it comes from the environment (`CRM_IDENTITY_SECRET`) and never enters the version
+hash or any file.
 """
 
 from __future__ import annotations
@@ -18,6 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+
+from analytics.customer360 import Customer360Params
+from analytics.identity import IdentityParams
 
 
 @dataclass(frozen=True)
@@ -41,11 +50,16 @@ class Settings:
     speeder_seconds: int = 90
     #: Expected answer of the survey's attention-check item.
     attention_check_answer: int = 7
+    #: Mart snapshots a multi-day run builds: "all" (every day), or "retained" (the last
+    #: `snapshot_recent_days` days of the range plus every month-end), see pipelines/cli.
+    snapshot_recent_days: int = 35
+    # -- mart parameters (each documented in its analytics module) ----------------------
+    identity: IdentityParams = field(default_factory=IdentityParams)
+    customer360: Customer360Params = field(default_factory=Customer360Params)
 
     @property
     def version(self) -> str:
-        blob = json.dumps(dataclasses.asdict(self), sort_keys=True, default=str)
-        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+        return hashlib.sha256(settings_to_json(self).encode()).hexdigest()[:12]
 
     @property
     def start_date(self) -> dt.date:
@@ -59,23 +73,79 @@ class Settings:
 _ENV_PATHS = {"CRM_WAREHOUSE": "warehouse_path", "CRM_LANDING": "landing_path"}
 
 
+def _tuples(value: object) -> object:
+    if isinstance(value, list | tuple):
+        return tuple(_tuples(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _tuples(v) for k, v in value.items()}
+    return value
+
+
+def build(cls: type, data: dict, where: str = "settings") -> object:
+    """A (nested) settings dataclass from plain data: YAML lists become tuples, a dict
+    for a dataclass-typed field becomes that dataclass; unknown keys are an error."""
+    if not isinstance(data, dict):
+        raise ValueError(f"{where}: expected a mapping, got {type(data).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ValueError(f"{where}: unknown settings {unknown}; known: {sorted(fields)}")
+    values: dict[str, object] = {}
+    for name, value in data.items():
+        f = fields[name]
+        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+        if dataclasses.is_dataclass(default) and isinstance(value, dict):
+            values[name] = build(type(default), value, f"{where}.{name}")
+        elif dataclasses.is_dataclass(default) and dataclasses.is_dataclass(value):
+            values[name] = value
+        else:
+            values[name] = _tuples(value)
+    try:
+        return cls(**values)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{where}: {exc}") from exc
+
+
+def settings_from_json(text: str) -> Settings:
+    return build(Settings, json.loads(text))  # type: ignore[return-value]
+
+
+def settings_to_json(settings: Settings) -> str:
+    return json.dumps(dataclasses.asdict(settings), sort_keys=True, default=str)
+
+
 def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
     """Defaults, then the YAML file (`path` or $CRM_SETTINGS), then CRM_* variables."""
     values: dict[str, object] = {}
     path = path or os.environ.get("CRM_SETTINGS")
     if path:
         loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-        known = {f.name for f in dataclasses.fields(Settings)}
-        unknown = sorted(set(loaded) - known)
-        if unknown:
-            raise ValueError(f"{path}: unknown settings {unknown}; known: {sorted(known)}")
         values.update(loaded)
     for env, name in _ENV_PATHS.items():
         if os.environ.get(env):
             values[name] = os.environ[env]
-    settings = Settings(**values)  # type: ignore[arg-type]
+    settings: Settings = build(Settings, values, str(path or "settings"))  # type: ignore[assignment]
     dt.date.fromisoformat(settings.partitions_start)
     dt.date.fromisoformat(settings.min_valid_date)
     if not 0 <= settings.quarantine_ceiling <= 1:
         raise ValueError("quarantine_ceiling must be a share between 0 and 1")
     return settings
+
+
+#: Used when CRM_IDENTITY_SECRET is not set: fine for demo data, never for real customers.
+DEV_IDENTITY_SECRET = "crm-pipeline-dev-secret-do-not-use-in-production"
+
+
+def identity_secret(warn=None) -> bytes:
+    """The HMAC secret for customer keys, from $CRM_IDENTITY_SECRET. Without it the dev
+    default is used and `warn` (a logging function) is told so: keys made with a known
+    secret can be recomputed by anyone who has the raw identifiers."""
+    secret = os.environ.get("CRM_IDENTITY_SECRET", "")
+    if not secret:
+        if warn is not None:
+            warn(
+                "CRM_IDENTITY_SECRET is not set: customer keys use the development secret. "
+                "Set it (and keep it stable) before loading real customer data."
+            )
+        secret = DEV_IDENTITY_SECRET
+    return secret.encode("utf-8")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import uuid
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -189,30 +190,41 @@ class Warehouse:
         types, so column order in the frame never matters.
         """
         raw = cls._raw(con)
-        raw.execute("BEGIN")
+        writes = list(writes)
+        # Ibis expressions are computed into temporary tables first (this also registers
+        # their in-memory tables), so the transaction itself is only DELETE + INSERT.
+        staged: dict[int, str] = {}
         try:
             for i, w in enumerate(writes):
-                conds, params = [], []
-                for col, value in w.where.items():
-                    values = list(value) if isinstance(value, (list, tuple)) else [value]
-                    conds.append(f"{_q(col)} IN ({', '.join('?' for _ in values)})")
-                    params += values
-                raw.execute(f"DELETE FROM {qualified(w.table)} WHERE {' AND '.join(conds) or 'TRUE'}", params)
-                select = ", ".join(f"CAST({_q(c.name)} AS {c.sql_type}) AS {_q(c.name)}" for c in w.columns)
                 if isinstance(w.frame, ibis.Table):
-                    sql = con.compile(w.frame)
-                    raw.execute(f"INSERT INTO {qualified(w.table)} BY NAME SELECT {select} FROM ({sql})")
-                elif len(w.frame):
-                    name = f"_replace_frame_{i}"
-                    raw.register(name, w.frame)
-                    try:
-                        raw.execute(f"INSERT INTO {qualified(w.table)} BY NAME SELECT {select} FROM {name}")
-                    finally:
-                        raw.unregister(name)
-            raw.execute("COMMIT")
-        except BaseException:
-            raw.execute("ROLLBACK")
-            raise
+                    staged[i] = f"_replace_{uuid.uuid4().hex[:12]}"
+                    con.create_table(staged[i], w.frame, temp=True)
+            raw.execute("BEGIN")
+            try:
+                for i, w in enumerate(writes):
+                    conds, params = [], []
+                    for col, value in w.where.items():
+                        values = list(value) if isinstance(value, (list, tuple)) else [value]
+                        conds.append(f"{_q(col)} IN ({', '.join('?' for _ in values)})")
+                        params += values
+                    raw.execute(f"DELETE FROM {qualified(w.table)} WHERE {' AND '.join(conds) or 'TRUE'}", params)
+                    select = ", ".join(f"CAST({_q(c.name)} AS {c.sql_type}) AS {_q(c.name)}" for c in w.columns)
+                    if i in staged:
+                        raw.execute(f"INSERT INTO {qualified(w.table)} BY NAME SELECT {select} FROM {_q(staged[i])}")
+                    elif len(w.frame):
+                        name = f"_replace_frame_{i}"
+                        raw.register(name, w.frame)
+                        try:
+                            raw.execute(f"INSERT INTO {qualified(w.table)} BY NAME SELECT {select} FROM {name}")
+                        finally:
+                            raw.unregister(name)
+                raw.execute("COMMIT")
+            except BaseException:
+                raw.execute("ROLLBACK")
+                raise
+        finally:
+            for name in staged.values():
+                raw.execute(f"DROP TABLE IF EXISTS {_q(name)}")
 
     @classmethod
     def table_counts(cls, con: ibis.BaseBackend, schemas: Sequence[str]) -> list[tuple[str, int]]:

@@ -11,6 +11,7 @@ import pytest
 from pipelines.resources import build_resources
 from pipelines.settings import Settings
 from pipelines.warehouse import Warehouse
+from quality.contracts import FEEDS
 from tests import landing_kit as kit
 
 DAY = "2025-03-01"
@@ -19,9 +20,10 @@ EXPECTED_KEYS = {
     *(
         f"{layer}/{feed}"
         for layer in ("staging", "quarantine")
-        for feed in ("customers", "orders", "payments", "surveys", "interactions")
+        for feed in ("customers", "orders", "payments", "surveys", "interactions", "leads")
     ),
-    "marts/customer_summary",
+    "marts/customer_identity",
+    "marts/customer_360",
 }
 
 
@@ -61,8 +63,7 @@ def _landing(root, day=DAY):
 
 
 def _materialize(tmp_path, settings_kw=None, partition=DAY):
-    from assets.customers import customer_summary
-    from assets.ingest import ingest_assets
+    from pipelines.definitions import ALL_ASSETS
 
     settings = Settings(
         warehouse_path=str(tmp_path / "wh" / "crm.duckdb"),
@@ -70,7 +71,7 @@ def _materialize(tmp_path, settings_kw=None, partition=DAY):
         **(settings_kw or {}),
     )
     return dg.materialize(
-        [*ingest_assets, customer_summary],
+        ALL_ASSETS,
         partition_key=partition,
         resources=build_resources(settings),
         raise_on_error=False,
@@ -78,15 +79,9 @@ def _materialize(tmp_path, settings_kw=None, partition=DAY):
 
 
 def _snapshot(settings):
-    tables = [
-        "staging.orders",
-        "staging.customers",
-        "staging.surveys",
-        "quarantine.orders",
-        "marts.customer_summary",
-        "meta.ingest_log",
-    ]
+    """Every table of the warehouse, sorted (run ids aside)."""
     with Warehouse(settings.warehouse_path).connect(read_only=True) as con:
+        tables = [t for t, _ in Warehouse.table_counts(con, ["staging", "quarantine", "marts", "meta"])]
         return {
             t: Warehouse.sql_df(con, f"SELECT * FROM {t} ORDER BY ALL").drop(columns="run_id", errors="ignore")
             for t in tables
@@ -98,13 +93,14 @@ def test_materialize_one_partition_and_rerun_is_identical(tmp_path):
     result, settings = _materialize(tmp_path)
     assert result.success
     first = _snapshot(settings)
-    summary = first["marts.customer_summary"]
-    assert len(summary) == 1
-    row = summary.iloc[0]
+    assert {"marts.customer_identity", "marts.customer_360"} <= set(first)
+    c360 = first["marts.customer_360"]
+    assert len(c360) == 1
+    row = c360.iloc[0]
     # 3 lines of 2 x 59.90 bought, 1 x 59.90 returned
     assert (row.order_count, row.frequency, float(row.gross_amount), float(row.net_monetary)) == (2, 0, 359.4, 299.5)
     checks = {(e.asset_key.to_user_string(), e.check_name): e.passed for e in result.get_asset_check_evaluations()}
-    assert len(checks) == 15 and all(checks.values()), checks
+    assert len(checks) == 3 * len(FEEDS) and all(checks.values()), checks
 
     again, _ = _materialize(tmp_path)
     assert again.success
@@ -136,7 +132,7 @@ def test_blocking_check_failure_stops_the_marts(tmp_path):
     result, settings = _materialize(tmp_path, {"quarantine_ceiling": 0.2})
     assert not result.success
     with Warehouse(settings.warehouse_path).connect(read_only=True) as con:
-        assert not Warehouse.exists(con, "marts.customer_summary")
+        assert not Warehouse.exists(con, "marts.customer_360")
         assert Warehouse.sql_df(con, "SELECT reason_code FROM quarantine.orders")["reason_code"].tolist() == [
             "UNKNOWN_CURRENCY"
         ]

@@ -1,0 +1,182 @@
+"""The one shape every mart asset has: for the run's business days, build the
+snapshots in batches of days, replace them in the warehouse, report.
+
+A mart is a snapshot per as-of date (= partition). The analytics functions compute a
+whole table of as-of dates in one expression, so a backfill builds a month of
+snapshots in one query per mart instead of thirty; a nightly run is a batch of one.
+Each batch of every table of the asset is written in one transaction (delete the
+batch's dates, insert), so a rerun of a partition replaces it exactly.
+
+`mart_asset` turns a compute function into a partitioned multi-asset (one asset key
+per table) with the house conventions: warehouse pool, single-run backfills, row
+count and markdown preview of the last snapshot, and a plot where a person would
+rather look.
+"""
+
+import datetime as dt
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+import dagster as dg
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+
+from analytics.identity import Scratch
+from analytics.schema import MartSchema
+from assets.reporting import markdown, partition_days
+from pipelines.partitions import daily_partitions
+from pipelines.resources import WAREHOUSE_POOL, PipelineSettings, WarehouseResource
+from pipelines.settings import Settings
+from pipelines.warehouse import Replace, Warehouse
+
+#: Days per batch: a month of snapshots per query keeps the joins small on one machine.
+BATCH_DAYS = 31
+
+
+def batches(days: Sequence[dt.date], size: int = BATCH_DAYS) -> Iterator[list[dt.date]]:
+    for i in range(0, len(days), size):
+        yield list(days[i : i + size])
+
+
+def as_of_table(days: Sequence[dt.date]) -> ir.Table:
+    return ibis.memtable(pd.DataFrame({"as_of_date": list(days)}), schema={"as_of_date": "date"})
+
+
+@dataclass
+class Batch:
+    """What a compute function gets: the connection, the batch's as-of dates, settings."""
+
+    con: object
+    days: list[dt.date]
+    settings: Settings
+    secret: bytes
+    scratch: Scratch
+    log: Callable[[str], None]
+    as_of: ir.Table = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.as_of = as_of_table(self.days)
+
+    @property
+    def version(self) -> str:
+        return self.settings.version
+
+    def staging(self, feed: str) -> ir.Table:
+        return self.con.table(feed, database="staging")
+
+    def mart(self, schema: MartSchema) -> ir.Table:
+        """An upstream mart's snapshots for this batch's dates."""
+        schema_name, name = schema.table.split(".")
+        t = self.con.table(name, database=schema_name)
+        return t.filter(t.as_of_date.isin(self.days))
+
+
+@dataclass(frozen=True)
+class Report:
+    """How to present a table in the asset's metadata."""
+
+    #: columns to sort the preview by (descending when prefixed with '-').
+    order_by: tuple[str, ...] = ()
+    #: columns left out of the preview.
+    hide: tuple[str, ...] = ("settings_version",)
+    #: plot(frame of the last snapshot) -> PNG markdown, or None.
+    plot: Callable[[pd.DataFrame], dg.MetadataValue | None] | None = None
+    #: extra metadata from the last snapshot.
+    extra: Callable[[pd.DataFrame], dict] | None = None
+
+
+def _last_snapshot(con, schema: MartSchema, day: dt.date) -> pd.DataFrame:
+    return Warehouse.sql_df(con, f"SELECT * FROM {schema.table} WHERE as_of_date = ?", [day])
+
+
+def _preview(frame: pd.DataFrame, report: Report) -> dg.MetadataValue:
+    shown = frame.drop(columns=[c for c in report.hide if c in frame.columns])
+    if report.order_by:
+        cols = [c.lstrip("-") for c in report.order_by]
+        shown = shown.sort_values(cols, ascending=[not c.startswith("-") for c in report.order_by])
+    return markdown(shown)
+
+
+def mart_asset(
+    *,
+    name: str,
+    tables: Sequence[tuple[MartSchema, Report]],
+    deps: Sequence[str | MartSchema],
+    group: str,
+    compute: Callable[[Batch], dict[str, ir.Table]],
+    description: str,
+) -> dg.AssetsDefinition:
+    """A partitioned multi-asset writing `tables` (keys marts/<table>) from `compute`,
+    which returns {table name: Ibis expression for the batch's dates}."""
+    dep_keys = [dg.AssetKey(d.split("/")) if isinstance(d, str) else dg.AssetKey(d.table.split(".")) for d in deps]
+    specs = [
+        dg.AssetSpec(
+            key=dg.AssetKey(schema.table.split(".")),
+            deps=dep_keys,
+            description=schema.description,
+            group_name=group,
+            kinds={"duckdb", "ibis"},
+            metadata={
+                "grain": "as_of_date, " + ", ".join(schema.key) if schema.key else "as_of_date",
+                "dagster/column_schema": dg.TableSchema(
+                    columns=[dg.TableColumn(c.name, c.sql_type, description=c.comment) for c in schema.columns]
+                ),
+            },
+        )
+        for schema, _ in tables
+    ]
+
+    @dg.multi_asset(
+        name=name,
+        specs=specs,
+        partitions_def=daily_partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        pool=WAREHOUSE_POOL,
+        description=description,
+    )
+    def _mart(context: dg.AssetExecutionContext, warehouse: WarehouseResource, settings: PipelineSettings):
+        from pipelines.settings import identity_secret
+
+        days = partition_days(context)
+        cfg = settings.value
+        started = time.monotonic()
+        with warehouse.connect() as con:
+            for schema, _ in tables:
+                Warehouse.ensure_table(con, schema.table, schema.columns, schema.description)
+            done = 0
+            for batch_days in batches(days):
+                with Scratch(con) as scratch:
+                    batch = Batch(con, batch_days, cfg, identity_secret(context.log.warning), scratch, context.log.info)
+                    exprs = compute(batch)
+                    missing = {s.table for s, _ in tables} ^ set(exprs)
+                    if missing:
+                        raise RuntimeError(f"{name}: compute returned {sorted(exprs)}, expected the asset's tables")
+                    Warehouse.replace_rows(
+                        con,
+                        [
+                            Replace(schema.table, schema.columns, exprs[schema.table], {"as_of_date": batch_days})
+                            for schema, _ in tables
+                        ],
+                    )
+                done += len(batch_days)
+                elapsed = time.monotonic() - started
+                context.log.info(f"{name}: {done}/{len(days)} snapshots, through {batch_days[-1]} ({elapsed:.0f}s)")
+            for schema, report in tables:
+                last = _last_snapshot(con, schema, days[-1])
+                meta: dict = {
+                    "dagster/row_count": len(last),
+                    "snapshots": len(days),
+                    "last_as_of_date": days[-1].isoformat(),
+                    "preview": _preview(last, report),
+                }
+                if report.plot is not None and len(last):
+                    plot = report.plot(last)
+                    if plot is not None:
+                        meta["plot"] = plot
+                if report.extra is not None and len(last):
+                    meta.update(report.extra(last))
+                yield dg.MaterializeResult(asset_key=dg.AssetKey(schema.table.split(".")), metadata=meta)
+
+    return _mart
