@@ -20,7 +20,9 @@ def _merge_summary(last) -> dict:
         "records": len(last),
         "customers": int(last.customer_key.nunique()),
         "records_merged": len(merged),
-        "match_rules": markdown(last.match_rules.replace("", "(none)").value_counts().rename_axis("rules").reset_index()),
+        "match_rules": markdown(
+            last.match_rules.replace("", "(none)").value_counts().rename_axis("rules").reset_index()
+        ),
     }
 
 
