@@ -14,6 +14,7 @@ rather look.
 """
 
 import datetime as dt
+import functools
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -51,7 +52,7 @@ class Batch:
     con: object
     days: list[dt.date]
     settings: Settings
-    secret: bytes
+    secret_source: Callable[[], bytes]
     scratch: Scratch
     log: Callable[[str], None]
     as_of: ir.Table = field(init=False)
@@ -62,6 +63,11 @@ class Batch:
     @property
     def version(self) -> str:
         return self.settings.version
+
+    @property
+    def secret(self) -> bytes:
+        """The identity HMAC secret (read, and warned about, only by marts that need it)."""
+        return self.secret_source()
 
     def staging(self, feed: str) -> ir.Table:
         return self.con.table(feed, database="staging")
@@ -141,6 +147,7 @@ def mart_asset(
 
         days = partition_days(context)
         cfg = settings.value
+        secret = functools.cache(lambda: identity_secret(context.log.warning))
         started = time.monotonic()
         with warehouse.connect() as con:
             for schema, _ in tables:
@@ -148,7 +155,7 @@ def mart_asset(
             done = 0
             for batch_days in batches(days):
                 with Scratch(con) as scratch:
-                    batch = Batch(con, batch_days, cfg, identity_secret(context.log.warning), scratch, context.log.info)
+                    batch = Batch(con, batch_days, cfg, secret, scratch, context.log.info)
                     exprs = compute(batch)
                     missing = {s.table for s, _ in tables} ^ set(exprs)
                     if missing:

@@ -1,12 +1,14 @@
 """`crm-pipeline`: the command line.
 
     crm-pipeline demo-data --customers N --days D --seed S --out DIR [--defects RATE]
-    crm-pipeline run [--start DAY --end DAY] [--demo-if-empty]
+    crm-pipeline run [--start DAY --end DAY] [--demo-if-empty] [--all-snapshots]
     crm-pipeline tables
 
-`run` executes the `crm_daily` job over a range of business days as ONE run (the
-assets receive the whole range), on the Dagster instance in $DAGSTER_HOME when set,
-so the runs show up in `make dev`.
+`run` ingests a range of business days as ONE run (the assets receive the whole
+range), then builds the mart snapshots: for a short range every day, for a long one
+the last `snapshot_recent_days` days plus every month-end (`--all-snapshots` for all).
+It uses the Dagster instance in $DAGSTER_HOME when set, so the runs show up in
+`make dev`.
 """
 
 from __future__ import annotations
@@ -112,35 +114,51 @@ def cmd_run(args: argparse.Namespace) -> int:
     import dagster as dg
 
     from pipelines.definitions import defs
+    from pipelines.jobs import snapshot_days
 
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
     n_days = (end - start).days + 1
-    print(
-        f"Materializing every asset for {n_days} business days, {start} … {end}, as one run "
-        f"(warehouse {Path(settings.warehouse_path).resolve()}).",
-        flush=True,
-    )
-    t0 = time.monotonic()
-    result = defs.resolve_job_def("crm_daily").execute_in_process(
-        instance=instance,
-        tags={
-            "dagster/asset_partition_range_start": start.isoformat(),
-            "dagster/asset_partition_range_end": end.isoformat(),
-        },
-        run_config={"loggers": {"console": {"config": {"log_level": args.log_level}}}},
-        raise_on_error=False,
-    )
-    elapsed = time.monotonic() - t0
-    print_tables(settings)
-    if not result.success:
-        failed = [e.step_key for e in result.all_events if e.is_step_failure]
+    recent = 0 if args.all_snapshots else settings.snapshot_recent_days
+    plan = snapshot_days(start, end, recent)
+    if len(plan) == 1 and len(plan[0]) == n_days:
         print(
-            f"\nRun {result.run_id} FAILED after {elapsed:.0f}s (failed steps: {failed}). "
-            "See the log above or `make dev`.",
-            file=sys.stderr,
+            f"Materializing every asset for {n_days} business days, {start} … {end}, as one run "
+            f"(warehouse {Path(settings.warehouse_path).resolve()}).",
+            flush=True,
         )
-        return 1
-    print(f"\nRun {result.run_id} succeeded in {elapsed:.0f}s.")
+        runs = [("crm_daily", start, end)]
+    else:
+        kept = sum(len(p) for p in plan)
+        print(
+            f"Ingesting {n_days} business days, {start} … {end}, as one run, then building mart snapshots for "
+            f"{kept} of them: the last {recent} days and every month-end before (--all-snapshots for every day). "
+            f"Warehouse {Path(settings.warehouse_path).resolve()}.",
+            flush=True,
+        )
+        runs = [("crm_ingest", start, end)] + [("crm_marts", p[0], p[-1]) for p in plan]
+    t0 = time.monotonic()
+    for job, first, last in runs:
+        result = defs.resolve_job_def(job).execute_in_process(
+            instance=instance,
+            tags={
+                "dagster/asset_partition_range_start": first.isoformat(),
+                "dagster/asset_partition_range_end": last.isoformat(),
+            },
+            run_config={"loggers": {"console": {"config": {"log_level": args.log_level}}}},
+            raise_on_error=False,
+        )
+        if not result.success:
+            print_tables(settings)
+            failed = [e.step_key for e in result.all_events if e.is_step_failure]
+            print(
+                f"\nRun {result.run_id} ({job}, {first} … {last}) FAILED after {time.monotonic() - t0:.0f}s "
+                f"(failed steps: {failed}). See the log above or `make dev`.",
+                file=sys.stderr,
+            )
+            return 1
+        print(f"{job} {first} … {last}: run {result.run_id} succeeded ({time.monotonic() - t0:.0f}s).", flush=True)
+    print_tables(settings)
+    print(f"\nAll {len(runs)} run(s) succeeded in {time.monotonic() - t0:.0f}s.")
     return 0
 
 
@@ -230,6 +248,11 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--start", type=_date, help="first business day (default: first landing day)")
     run.add_argument("--end", type=_date, help="last business day (default: last landing day)")
     run.add_argument("--demo-if-empty", action="store_true", help="generate demo data if landing is empty")
+    run.add_argument(
+        "--all-snapshots",
+        action="store_true",
+        help="build mart snapshots for every day (default: the last snapshot_recent_days days and month-ends)",
+    )
     run.add_argument(
         "--log-level",
         default="INFO",

@@ -6,15 +6,18 @@ import dagster as dg
 
 from assets.customers import customer_assets
 from assets.ingest import ingest_assets
-from pipelines.jobs import crm_daily
+from assets.lifecycle import lifecycle_assets
+from assets.strategy import strategy_assets
+from assets.value import value_assets
+from pipelines.jobs import JOBS
 from pipelines.resources import build_resources
 
 #: Every asset, in layers: ingestion, then the marts.
-ALL_ASSETS = [*ingest_assets, *customer_assets]
+ALL_ASSETS = [*ingest_assets, *customer_assets, *value_assets, *lifecycle_assets, *strategy_assets]
 
 defs = dg.Definitions(
     assets=ALL_ASSETS,
-    jobs=[crm_daily],
+    jobs=JOBS,
     resources=build_resources(),
     executor=dg.in_process_executor,
 )

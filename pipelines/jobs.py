@@ -1,10 +1,18 @@
-"""Jobs. One job materializes everything for a range of business days."""
+"""Jobs. `crm_daily` materializes everything for a range of business days (the nightly
+run); `crm_ingest` and `crm_marts` split it in its two layers, so a long backfill can
+load every day but build mart snapshots only for the days that are kept (see
+`snapshot_days`)."""
 
 from __future__ import annotations
+
+import datetime as dt
 
 import dagster as dg
 
 from pipelines.partitions import daily_partitions
+
+INGEST = dg.AssetSelection.key_prefixes(["staging"], ["quarantine"])
+MARTS = dg.AssetSelection.key_prefixes(["marts"])
 
 crm_daily = dg.define_asset_job(
     "crm_daily",
@@ -12,3 +20,29 @@ crm_daily = dg.define_asset_job(
     partitions_def=daily_partitions,
     description="Ingest every feed for the business day(s), then build the marts.",
 )
+crm_ingest = dg.define_asset_job(
+    "crm_ingest",
+    selection=INGEST,
+    partitions_def=daily_partitions,
+    description="Ingest every feed for the business day(s): staging and quarantine.",
+)
+crm_marts = dg.define_asset_job(
+    "crm_marts",
+    selection=MARTS,
+    partitions_def=daily_partitions,
+    description="Build the mart snapshots for the business day(s) from what staging holds.",
+)
+
+JOBS = [crm_daily, crm_ingest, crm_marts]
+
+
+def snapshot_days(start: dt.date, end: dt.date, recent_days: int) -> list[list[dt.date]]:
+    """The mart snapshots worth building for a range, as contiguous runs of days: every
+    day of the last `recent_days` days, and each month-end before them (the snapshots
+    analysts compare over time). recent_days <= 0 means every day."""
+    days = [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
+    if recent_days <= 0 or len(days) <= recent_days:
+        return [days] if days else []
+    recent = days[-recent_days:]
+    month_ends = [d for d in days[:-recent_days] if (d + dt.timedelta(days=1)).day == 1]
+    return [[d] for d in month_ends] + [recent]

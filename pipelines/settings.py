@@ -27,6 +27,13 @@ import yaml
 
 from analytics.customer360 import Customer360Params
 from analytics.identity import IdentityParams
+from analytics.lifecycle import LifecycleParams
+from analytics.loyalty import LoyaltyParams
+from analytics.prospects import ProspectParams
+from analytics.rfm import RFMParams
+from analytics.shopping import ShoppingListParams
+from analytics.tiers import TierMatrixParams
+from analytics.value import ValueParams
 
 
 @dataclass(frozen=True)
@@ -56,6 +63,13 @@ class Settings:
     # -- mart parameters (each documented in its analytics module) ----------------------
     identity: IdentityParams = field(default_factory=IdentityParams)
     customer360: Customer360Params = field(default_factory=Customer360Params)
+    rfm: RFMParams = field(default_factory=RFMParams)
+    value: ValueParams = field(default_factory=ValueParams)
+    loyalty: LoyaltyParams = field(default_factory=LoyaltyParams)
+    tiers: TierMatrixParams = field(default_factory=TierMatrixParams)
+    lifecycle: LifecycleParams = field(default_factory=LifecycleParams)
+    shopping: ShoppingListParams = field(default_factory=ShoppingListParams)
+    prospects: ProspectParams = field(default_factory=ProspectParams)
 
     @property
     def version(self) -> str:
@@ -98,6 +112,11 @@ def build(cls: type, data: dict, where: str = "settings") -> object:
             values[name] = build(type(default), value, f"{where}.{name}")
         elif dataclasses.is_dataclass(default) and dataclasses.is_dataclass(value):
             values[name] = value
+        elif isinstance(default, dt.date) and isinstance(value, str):
+            try:
+                values[name] = dt.date.fromisoformat(value)
+            except ValueError as exc:
+                raise ValueError(f"{where}.{name}: not a date (YYYY-MM-DD): {value!r}") from exc
         else:
             values[name] = _tuples(value)
     try:

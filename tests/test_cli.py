@@ -32,3 +32,20 @@ def test_bad_arguments_are_refused(argv, capsys):
     with pytest.raises(SystemExit) as exit_:
         main(argv)
     assert exit_.value.code == 2
+
+
+def test_snapshot_plan_keeps_recent_days_and_month_ends():
+    import datetime as dt
+
+    from pipelines.jobs import snapshot_days
+
+    d = dt.date.fromisoformat
+    plan = snapshot_days(d("2025-01-01"), d("2025-04-10"), 5)
+    assert plan == [
+        [d("2025-01-31")],
+        [d("2025-02-28")],
+        [d("2025-03-31")],
+        [d("2025-04-06"), d("2025-04-07"), d("2025-04-08"), d("2025-04-09"), d("2025-04-10")],
+    ]
+    assert snapshot_days(d("2025-01-01"), d("2025-01-03"), 5) == [[d("2025-01-01"), d("2025-01-02"), d("2025-01-03")]]
+    assert len(snapshot_days(d("2025-01-01"), d("2025-04-10"), 0)[0]) == 100

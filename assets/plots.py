@@ -1,0 +1,122 @@
+"""Plots for the asset metadata: the pictures a CRM analyst looks at instead of a table
+(RFM heatmap, Pareto curve, tier-matrix grid, lifecycle funnel, value groups).
+
+Each function takes the last snapshot of a mart as a pandas frame and returns a
+Dagster markdown value with the PNG embedded, so the plot travels with the
+materialization and needs no file server. Matplotlib runs headless (Agg).
+"""
+
+import base64
+import io
+
+import dagster as dg
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from analytics.lifecycle import STAGE_ORDER
+
+
+def _png(fig, title: str) -> dg.MetadataValue:
+    buf = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buf, format="png", dpi=90)
+    plt.close(fig)
+    data = base64.b64encode(buf.getvalue()).decode("ascii")
+    return dg.MetadataValue.md(f"![{title}](data:image/png;base64,{data})")
+
+
+def rfm_heatmap(rfm: pd.DataFrame) -> dg.MetadataValue:
+    """Customers per R score (rows, 5 = most recent) and F score (columns)."""
+    grid = rfm.pivot_table(index="r_score", columns="f_score", values="customer_key", aggfunc="count")
+    grid = grid.reindex(index=[5, 4, 3, 2, 1], columns=[1, 2, 3, 4, 5]).fillna(0).astype(int)
+    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    ax.imshow(grid.to_numpy(), cmap="Blues")
+    for (i, j), v in np.ndenumerate(grid.to_numpy()):
+        ax.text(j, i, str(v), ha="center", va="center", fontsize=9)
+    ax.set_xticks(range(5), grid.columns)
+    ax.set_yticks(range(5), grid.index)
+    ax.set_xlabel("F score (purchase days)")
+    ax.set_ylabel("R score (5 = most recent)")
+    ax.set_title(f"RFM: customers per R x F cell ({rfm.as_of_date.iloc[0]:%Y-%m-%d})")
+    return _png(fig, "RFM heatmap")
+
+
+def pareto_curve(pareto: pd.DataFrame) -> dg.MetadataValue:
+    """Cumulative share of revenue and profit against the share of customers."""
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    for measure, part in pareto.groupby("measure"):
+        part = part.sort_values("percentile")
+        x = np.concatenate([[0.0], part.customer_share.to_numpy(float)])
+        y = np.concatenate([[0.0], part.value_share.to_numpy(float)])
+        top = float(part.top20_value_share.iloc[0]) if part.top20_value_share.notna().any() else float("nan")
+        ax.plot(x * 100, y * 100, label=f"{measure} (top 20 % hold {top:.0%})")
+    ax.plot([0, 100], [0, 100], color="grey", linestyle=":", linewidth=1)
+    ax.axvline(20, color="grey", linewidth=0.8)
+    ax.set_xlabel("customers, sorted by value (%)")
+    ax.set_ylabel("cumulative share of the total (%)")
+    ax.set_title("80/20: cumulative revenue and profit")
+    ax.legend()
+    return _png(fig, "Pareto curve")
+
+
+def value_groups(groups: pd.DataFrame) -> dg.MetadataValue:
+    """The five value groups: share of customers vs share of profit (negative shown)."""
+    g = groups.sort_values("group_order")
+    x = np.arange(len(g))
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    ax.bar(x - 0.2, g.customer_share.astype(float) * 100, 0.4, label="customers %")
+    ax.bar(x + 0.2, g.profit_share.astype(float).fillna(0) * 100, 0.4, label="profit contribution %")
+    ax.axhline(0, color="black", linewidth=0.8)
+    ax.set_xticks(x, g.value_group)
+    ax.set_ylabel("%")
+    ax.set_title("Value groups: customers vs profit contribution")
+    ax.legend()
+    return _png(fig, "Value groups")
+
+
+def tier_grid(matrix: pd.DataFrame) -> dg.MetadataValue:
+    """Credit x loyalty and scale x loyalty 2x2 grids, and customers per cube rank."""
+    fig, axes = plt.subplots(1, 3, figsize=(12, 4))
+    for ax, view, first in ((axes[0], "credit_loyalty", "credit"), (axes[1], "scale_loyalty", "scale")):
+        part = matrix[matrix.view == view].set_index("cell")
+        grid = np.array([[part.customers.get(a + b, 0) for b in "HL"] for a in "HL"], dtype=float)
+        ax.imshow(grid, cmap="Greens")
+        for (i, j), v in np.ndenumerate(grid):
+            cell = "HL"[i] + "HL"[j]
+            share = float(part.profit_share.get(cell, 0) or 0)
+            ax.text(j, i, f"{int(v)}\nprofit {share:.0%}", ha="center", va="center", fontsize=9)
+        ax.set_xticks([0, 1], ["high loyalty", "low loyalty"])
+        ax.set_yticks([0, 1], [f"high {first}", f"low {first}"])
+        ax.set_title(view.replace("_", " x "))
+    cube = matrix[matrix.view == "cube"].sort_values("rank")
+    axes[2].bar(cube.cell.astype(str), cube.customers)
+    axes[2].set_title("cube cells in value order (credit, loyalty, scale)")
+    axes[2].set_ylabel("customers")
+    return _png(fig, "Tier matrix")
+
+
+def lifecycle_funnel(stages: pd.DataFrame) -> dg.MetadataValue:
+    """Customers per lifecycle stage, in lifecycle order."""
+    counts = stages.groupby("stage").size().reindex(list(STAGE_ORDER), fill_value=0)
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    ax.barh(counts.index[::-1], counts.to_numpy()[::-1], color="tab:orange")
+    for i, v in enumerate(counts.to_numpy()[::-1]):
+        ax.text(v, i, f" {v}", va="center", fontsize=9)
+    ax.set_xlabel("customers")
+    ax.set_title("Lifecycle stages")
+    return _png(fig, "Lifecycle funnel")
+
+
+def retention_heatmap(retention: pd.DataFrame) -> dg.MetadataValue:
+    """Share of each acquisition cohort buying k months after its first month."""
+    grid = retention.pivot_table(index="cohort", columns="months_since", values="retention")
+    fig, ax = plt.subplots(figsize=(8, max(3, 0.3 * len(grid) + 1)))
+    ax.imshow(grid.to_numpy(float), cmap="viridis", aspect="auto", vmin=0, vmax=min(1, np.nanmax(grid.to_numpy(float))))
+    ax.set_yticks(range(len(grid)), grid.index)
+    ax.set_xlabel("months since first purchase")
+    ax.set_title("Cohort retention")
+    return _png(fig, "Cohort retention")
