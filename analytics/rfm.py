@@ -185,10 +185,6 @@ RFM_SEGMENTS = MartSchema(
 )
 
 
-def _label_zh(code: ir.StringValue, mapping: dict[str, str]) -> ir.StringValue:
-    return ibis.cases(*((code == k, v) for k, v in mapping.items()), else_=ibis.null("string"))
-
-
 def rfm_segments(c360: ir.Table, params: RFMParams | None = None, *, settings_version: str = "") -> ir.Table:
     """RFM scores, segments and seed groups of every buying customer, per as-of date."""
     params = params or RFMParams()
@@ -251,8 +247,8 @@ def rfm_segments(c360: ir.Table, params: RFMParams | None = None, *, settings_ve
         rfm_cell=out.r_score.cast("string") + out.f_score.cast("string") + out.m_score.cast("string"),
         rfm_product=out.rfm_product.cast("int64"),
         segment=out.segment,
-        segment_zh=_label_zh(out.segment, SEGMENT_ZH),
+        segment_zh=out.segment.substitute(SEGMENT_ZH),
         seed_group=out.seed_group,
-        seed_group_zh=_label_zh(out.seed_group, SEED_GROUP_ZH),
+        seed_group_zh=out.seed_group.substitute(SEED_GROUP_ZH),
         settings_version=ibis.literal(settings_version, type="string"),
     )

@@ -230,10 +230,6 @@ def _with_share_above(t: ir.Table) -> ir.Table:
     return t.mutate(share_above=t.above.cast("float64") / t.n.cast("float64"))
 
 
-def _label_zh(code: ir.StringValue, mapping: dict[str, str]) -> ir.StringValue:
-    return ibis.cases(*((code == k, v) for k, v in mapping.items()), else_=ibis.null("string"))
-
-
 def _share(part: ir.NumericValue, total: ir.NumericValue) -> ir.FloatingValue:
     """part / |total| as DOUBLE (the sign is the part's, also when the total is negative), null when it is 0."""
     total = total.cast("float64").abs()
@@ -265,7 +261,7 @@ def value_tiers(c360: ir.Table, params: ValueParams | None = None, *, settings_v
         profit_rank=(t.above + 1).cast("int64"),
         top_share=t.share_above.cast("float64"),
         tier=tier,
-        tier_zh=_label_zh(tier, TIER_ZH),
+        tier_zh=tier.substitute(TIER_ZH),
         negative_profit=t.basis < 0,
         settings_version=ibis.literal(settings_version, type="string"),
     )
