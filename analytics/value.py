@@ -310,16 +310,29 @@ def pareto(c360: ir.Table, params: ValueParams | None = None, *, settings_versio
     )
 
 
+def _grouped(c360: ir.Table, params: ValueParams) -> ir.Table:
+    t = _with_share_above(_buyers(c360, params))
+    group_order = ibis.cases(
+        *((t.share_above < cut, i + 1) for i, cut in enumerate(params.group_cutoffs[:-1])),
+        else_=len(VALUE_GROUP_ZH),
+    )
+    return t.mutate(group_order=group_order)
+
+
+def value_groups(c360: ir.Table, params: ValueParams | None = None) -> ir.Table:
+    """Each buying customer's value group (as_of_date, customer_key, value_group): the
+    per-customer side of `pareto_groups`, for the strategy table."""
+    t = _grouped(c360, params or ValueParams())
+    codes = list(VALUE_GROUP_ZH)
+    code = t.group_order.cases(*((i + 1, c) for i, c in enumerate(codes)))
+    return t.select("as_of_date", "customer_key", value_group=code)
+
+
 def pareto_groups(c360: ir.Table, params: ValueParams | None = None, *, settings_version: str = "") -> ir.Table:
     """The five value groups with customers, revenue and profit contribution, per as-of date."""
     params = params or ValueParams()
-    t = _with_share_above(_buyers(c360, params))
+    t = _grouped(c360, params)
     codes = list(VALUE_GROUP_ZH)
-    group_order = ibis.cases(
-        *((t.share_above < cut, i + 1) for i, cut in enumerate(params.group_cutoffs[:-1])),
-        else_=len(codes),
-    )
-    t = t.mutate(group_order=group_order)
     # Keys renamed so the joins below never have two columns of the same name.
     per_group = t.group_by(g_date=t.as_of_date, g_order=t.group_order).aggregate(
         g_customers=t.customer_key.count(),

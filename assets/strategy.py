@@ -2,7 +2,7 @@
 Supermarkets-style personal shopping lists; MAN classification of prospects
 (analytics/strategy.py, shopping.py, prospects.py)."""
 
-from analytics.customer360 import keyed_lines
+from analytics.customer360 import CUSTOMER_360, keyed_lines
 from analytics.identity import CUSTOMER_IDENTITY
 from analytics.lifecycle import LIFECYCLE
 from analytics.loyalty import LOYALTY
@@ -12,7 +12,7 @@ from analytics.schema import MartSchema
 from analytics.shopping import SHOPPING_LISTS, shopping_lists
 from analytics.strategy import SEGMENT_STRATEGY, segment_strategy
 from analytics.tiers import CUSTOMER_TIERS
-from analytics.value import VALUE_TIERS
+from analytics.value import VALUE_TIERS, value_groups
 from assets.reporting import markdown
 from assets.snapshots import Batch, Report, mart_asset
 
@@ -35,13 +35,15 @@ def _strategy(b: Batch):
     for dimension, (schema, column) in ASSIGNMENTS.items():
         t = b.mart(schema)
         assignments[dimension] = t.select("as_of_date", "customer_key", code=t[column])
+    groups = value_groups(b.mart(CUSTOMER_360), b.settings.value)
+    assignments["value_group"] = groups.select("as_of_date", "customer_key", code=groups.value_group)
     return {SEGMENT_STRATEGY.table: segment_strategy(assignments, settings_version=b.version)}
 
 
 segment_strategy_asset = mart_asset(
     name="segment_strategy",
     tables=[(SEGMENT_STRATEGY, Report(order_by=("dimension", "priority", "code")))],
-    deps=sorted({schema for schema, _ in ASSIGNMENTS.values()}, key=lambda s: s.table),
+    deps=sorted({CUSTOMER_360, *(schema for schema, _ in ASSIGNMENTS.values())}, key=lambda s: s.table),
     group="strategy",
     compute=_strategy,
     description="Every segment, tier, stage and matrix cell with its customers and recommended actions.",

@@ -325,3 +325,12 @@ def test_cdnow_pareto_agrees_with_plain_pandas(con):
         np.testing.assert_allclose(got.top20_value_share, expected.top20_value_share, rtol=0, atol=1e-9)
     profit = out[out.measure == "profit"]
     assert profit.value_share.max() > 1  # many CDNOW customers lose money under the made-up margin
+
+
+def test_value_groups_per_customer_add_up_to_the_group_table(con):
+    from analytics.value import pareto_groups, value_groups
+
+    c360 = c360_table([{"customer_key": f"C{i:02d}", "profit_12m": Decimal(100 - 7 * i)} for i in range(30)])
+    per_customer = con.execute(value_groups(c360)).value_group.value_counts().to_dict()
+    table = con.execute(pareto_groups(c360)).set_index("value_group").customers.to_dict()
+    assert {k: v for k, v in table.items() if v} == per_customer
