@@ -2,7 +2,7 @@
 group lifecycle (1 / churn rate), cohort retention, and the churn early warning
 (analytics/lifecycle.py)."""
 
-from analytics.customer360 import CUSTOMER_360, keyed_lines, purchase_days
+from analytics.customer360 import keyed_lines, purchase_days
 from analytics.identity import CUSTOMER_IDENTITY
 from analytics.lifecycle import (
     CHURN,
@@ -16,16 +16,14 @@ from analytics.lifecycle import (
 )
 from assets import plots
 from assets.reporting import markdown
-from assets.snapshots import Batch, Report, mart_asset
+from assets.snapshots import Batch, Report, customer_mart, mart_asset
 
-lifecycle_asset = mart_asset(
-    name="lifecycle",
-    tables=[(LIFECYCLE, Report(order_by=("stage_order", "customer_key"), plot=plots.lifecycle_funnel))],
-    deps=[CUSTOMER_360],
+lifecycle_asset = customer_mart(
+    schema=LIFECYCLE,
+    function=lifecycle,
+    params="lifecycle",
+    report=Report(order_by=("stage_order", "customer_key"), plot=plots.lifecycle_funnel),
     group="lifecycle",
-    compute=lambda b: {
-        LIFECYCLE.table: lifecycle(b.mart(CUSTOMER_360), b.settings.lifecycle, settings_version=b.version)
-    },
     description="Each customer's lifecycle stage (potential ... recovery) and the rule that decided it.",
 )
 
@@ -56,14 +54,12 @@ churn_asset = mart_asset(
     description="Churn rate per period and acquisition cohort, group lifecycle = 1 / churn rate, cohort retention.",
 )
 
-churn_warning_asset = mart_asset(
-    name="churn_warning",
-    tables=[(CHURN_WARNING, Report(order_by=("risk_rank",)))],
-    deps=[CUSTOMER_360],
+churn_warning_asset = customer_mart(
+    schema=CHURN_WARNING,
+    function=churn_warning,
+    params="lifecycle",
+    report=Report(order_by=("risk_rank",)),
     group="lifecycle",
-    compute=lambda b: {
-        CHURN_WARNING.table: churn_warning(b.mart(CUSTOMER_360), b.settings.lifecycle, settings_version=b.version)
-    },
     description="Customers slipping away (late against their own purchase cycle, or buying less), by value at risk.",
 )
 

@@ -187,3 +187,26 @@ def mart_asset(
                 yield dg.MaterializeResult(asset_key=dg.AssetKey(schema.table.split(".")), metadata=meta)
 
     return _mart
+
+
+def customer_mart(
+    *,
+    schema: MartSchema,
+    function: Callable[..., ir.Table],
+    params: str,
+    report: Report,
+    group: str,
+    description: str,
+) -> dg.AssetsDefinition:
+    """The common case: one table computed by `function(customer_360, settings.<params>)`."""
+    from analytics.customer360 import CUSTOMER_360
+
+    name = schema.table.split(".")[1]
+
+    def compute(b: Batch) -> dict[str, ir.Table]:
+        table = function(b.mart(CUSTOMER_360), getattr(b.settings, params), settings_version=b.version)
+        return {schema.table: table}
+
+    return mart_asset(
+        name=name, tables=[(schema, report)], deps=[CUSTOMER_360], group=group, compute=compute, description=description
+    )

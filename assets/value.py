@@ -9,7 +9,7 @@ from analytics.tiers import CUSTOMER_TIERS, TIER_MATRIX, customer_tiers, tier_ma
 from analytics.value import PARETO, PARETO_GROUPS, VALUE_TIERS, pareto, pareto_groups, value_tiers
 from assets import plots
 from assets.reporting import markdown
-from assets.snapshots import Batch, Report, mart_asset
+from assets.snapshots import Batch, Report, customer_mart, mart_asset
 
 
 def _counts(column: str):
@@ -19,30 +19,21 @@ def _counts(column: str):
     return extra
 
 
-rfm_segments_asset = mart_asset(
-    name="rfm_segments",
-    tables=[
-        (
-            RFM_SEGMENTS,
-            Report(order_by=("-rfm_product", "customer_key"), plot=plots.rfm_heatmap, extra=_counts("segment")),
-        )
-    ],
-    deps=[CUSTOMER_360],
+rfm_segments_asset = customer_mart(
+    schema=RFM_SEGMENTS,
+    function=rfm_segments,
+    params="rfm",
+    report=Report(order_by=("-rfm_product", "customer_key"), plot=plots.rfm_heatmap, extra=_counts("segment")),
     group="value",
-    compute=lambda b: {
-        RFM_SEGMENTS.table: rfm_segments(b.mart(CUSTOMER_360), b.settings.rfm, settings_version=b.version)
-    },
     description="RFM quintile scores, cells, named segments and the seed's protect / develop / avoid rule.",
 )
 
-value_tiers_asset = mart_asset(
-    name="value_tiers",
-    tables=[(VALUE_TIERS, Report(order_by=("profit_rank", "customer_key"), extra=_counts("tier")))],
-    deps=[CUSTOMER_360],
+value_tiers_asset = customer_mart(
+    schema=VALUE_TIERS,
+    function=value_tiers,
+    params="value",
+    report=Report(order_by=("profit_rank", "customer_key"), extra=_counts("tier")),
     group="value",
-    compute=lambda b: {
-        VALUE_TIERS.table: value_tiers(b.mart(CUSTOMER_360), b.settings.value, settings_version=b.version)
-    },
     description="Platinum / gold / iron / lead tiers by profit contribution; annual profit contribution.",
 )
 
@@ -67,12 +58,12 @@ pareto_asset = mart_asset(
     description="The 80/20 curves of revenue and profit and the five-group value-contribution table.",
 )
 
-loyalty_asset = mart_asset(
-    name="loyalty",
-    tables=[(LOYALTY, Report(order_by=("-loyalty_index", "customer_key"), extra=_counts("loyalty_level")))],
-    deps=[CUSTOMER_360],
+loyalty_asset = customer_mart(
+    schema=LOYALTY,
+    function=loyalty,
+    params="loyalty",
+    report=Report(order_by=("-loyalty_index", "customer_key"), extra=_counts("loyalty_level")),
     group="value",
-    compute=lambda b: {LOYALTY.table: loyalty(b.mart(CUSTOMER_360), b.settings.loyalty, settings_version=b.version)},
     description="Loyalty index (0-100) from the behavioural and survey indicators, and its level.",
 )
 
