@@ -87,14 +87,15 @@ def tier_grid(matrix: pd.DataFrame) -> dg.MetadataValue:
         ax.imshow(grid, cmap="Greens")
         for (i, j), v in np.ndenumerate(grid):
             cell = "HL"[i] + "HL"[j]
-            share = float(part.profit_share.get(cell, 0) or 0)
-            ax.text(j, i, f"{int(v)}\nprofit {share:.0%}", ha="center", va="center", fontsize=9)
+            share = part.profit_share.get(cell)
+            profit = "" if share is None or pd.isna(share) else f"\nprofit {float(share):.0%}"
+            ax.text(j, i, f"{int(v)}{profit}", ha="center", va="center", fontsize=9)
         ax.set_xticks([0, 1], ["high loyalty", "low loyalty"])
         ax.set_yticks([0, 1], [f"high {first}", f"low {first}"])
         ax.set_title(view.replace("_", " x "))
     cube = matrix[matrix.view == "cube"].sort_values("rank")
     axes[2].bar(cube.cell.astype(str), cube.customers)
-    axes[2].set_title("cube cells in value order (credit, loyalty, scale)")
+    axes[2].set_title("cube (credit, loyalty, scale), value order")
     axes[2].set_ylabel("customers")
     return _png(fig, "Tier matrix")
 
@@ -114,8 +115,11 @@ def lifecycle_funnel(stages: pd.DataFrame) -> dg.MetadataValue:
 def retention_heatmap(retention: pd.DataFrame) -> dg.MetadataValue:
     """Share of each acquisition cohort buying k months after its first month."""
     grid = retention.pivot_table(index="cohort", columns="months_since", values="retention")
+    later = grid.drop(columns=[0], errors="ignore").to_numpy(float)
+    top = float(np.nanmax(later)) if np.isfinite(later).any() else 1.0
     fig, ax = plt.subplots(figsize=(8, max(3, 0.3 * len(grid) + 1)))
-    ax.imshow(grid.to_numpy(float), cmap="viridis", aspect="auto", vmin=0, vmax=min(1, np.nanmax(grid.to_numpy(float))))
+    image = ax.imshow(grid.to_numpy(float), cmap="viridis", aspect="auto", vmin=0, vmax=top)
+    fig.colorbar(image, ax=ax, label="share of the cohort buying (month 0 = 100 %)")
     ax.set_yticks(range(len(grid)), grid.index)
     ax.set_xlabel("months since first purchase")
     ax.set_title("Cohort retention")
