@@ -12,7 +12,12 @@ What is planted (all of it in `DemoParams`, written out to ``ground_truth.json``
 - payments driven by a latent credit grade; satisfaction surveys from an ACSI structural
   model with planted path coefficients, Kano categories and importance/performance means,
   plus speeders, straight-liners, duplicate respondents and attention-check failures;
-- service interactions whose complaint rate falls with the person's satisfaction.
+- service interactions whose complaint rate falls with the person's satisfaction;
+- leads (prospects) at a rate proportional to the population, with planted money / authority
+  / need evidence (the MAN rule; counts per combination in the ground truth), a share
+  restated on a later day when a missing condition appears, and a share that are persons
+  who became customers soon after, carrying those customer records' phone and e-mail.
+  Leads come from a random stream of their own, so the other feeds do not depend on them.
 
 With ``defects > 0`` bad inputs are planted as *extra* rows and files (the clean process
 stays complete) and each one is listed in ``defects.json`` with the reason code the
@@ -58,7 +63,15 @@ import pyarrow.parquet as pq
 
 from analytics import _names as names
 from quality import reasons
-from quality.contracts import FEEDS, SERVICE_ATTRIBUTES, FeedContract
+from quality.contracts import (
+    CONTACT_ROLES,
+    CREDIT_RATINGS,
+    FEEDS,
+    LEAD_SOURCES,
+    NEED_LEVELS,
+    SERVICE_ATTRIBUTES,
+    FeedContract,
+)
 from quality.landing import ManifestEntry, write_manifest
 
 __all__ = ["DemoParams", "generate"]
@@ -270,6 +283,60 @@ class DemoParams:
         "Rate multiplier exp(effect * latent) per type: complaints fall with satisfaction.",
     )
     org_interaction_multiplier: float = _param(2.0, "Interaction rates of organisations relative to individuals.")
+    # -- leads (prospects) and their MAN evidence -------------------------------------------------
+    leads_per_day_per_1000: float = _param(
+        2.0, "Leads created per day per 1000 persons of the population (Poisson count per day)."
+    )
+    lead_kind_shares: Mapping[str, float] = _param_f(
+        lambda: {"individual": 0.35, "enterprise": 0.45, "government": 0.08, "partner": 0.12},
+        "Share of leads by prospect kind (a converted lead takes the kind of the customer it became).",
+    )
+    lead_source_shares: Mapping[str, float] = _param_f(
+        lambda: {
+            "trade_show": 0.20,
+            "web_form": 0.30,
+            "referral": 0.15,
+            "cold_call": 0.15,
+            "partner": 0.10,
+            "campaign": 0.10,
+        },
+        "Share of leads by source.",
+    )
+    lead_man_shares: Mapping[str, float] = _param_f(
+        lambda: {"money": 0.45, "authority": 0.50, "need": 0.55},
+        "Probability (independent) that a lead's first version shows money, authority and need evidence "
+        "under the MAN rule with the default ProspectParams: money = declared budget >= lead_budget_threshold "
+        "or credit rating A/B; authority = contact role owner, executive or purchasing_manager; need = need "
+        "stated_need or urgent, or a quote requested.",
+    )
+    lead_budget_threshold: float = _param(
+        50_000.0, "Declared budget (CNY) from which a budget is money evidence (ProspectParams' default)."
+    )
+    lead_budget_share: float = _param(
+        0.55, "Share of leads with money evidence whose evidence is the declared budget (the others: rating A/B)."
+    )
+    lead_budget_missing: float = _param(
+        0.40, "Share of the other leads without a declared budget (a stated budget is below the threshold)."
+    )
+    lead_rating_missing: float = _param(
+        0.30, "Share of leads not relying on their rating for money evidence that have no credit check."
+    )
+    lead_phone_missing: float = _param(0.15, "Share of leads without a phone number.")
+    lead_email_missing: float = _param(0.30, "Share of leads without an e-mail (converted leads keep one of the two).")
+    lead_converted_share: float = _param(
+        0.20,
+        "Share of leads that are persons who became customers (first purchase) within lead_conversion_days "
+        "after the lead was created; they carry that person's phone number and e-mail address.",
+    )
+    lead_conversion_days: int = _param(60, "Window (days) after a lead's creation in which its conversion falls.")
+    lead_restated_share: float = _param(
+        0.25,
+        "Share of leads restated once on a later day: a missing MAN condition appears (budget declared, "
+        "decision-maker found, need stated; one at random), or for an M+A+N lead the evidence firms up.",
+    )
+    lead_restate_days: tuple[int, int] = _param(
+        (1, 45), "Uniform delay (days) of the restatement; restatements after the period are not delivered."
+    )
     # -- planted file problems (only when defects > 0) ---------------------------------------------
     file_defects_per_kind: int = _param(2, "Extra files planted per file-level defect kind (defects > 0).")
     encoded_files: int = _param(3, "Real files written as GB18030 and as UTF-8 with BOM each (defects > 0).")
@@ -1304,44 +1371,32 @@ def _tax_ids(world: _World, rng: np.random.Generator, who: np.ndarray) -> _Block
     return _Block(np.ascontiguousarray(data), np.full(m, 18, np.int64))
 
 
-def _person_names(world: _World, rng: np.random.Generator) -> tuple[_Block, _Block]:
-    """Name (Chinese) and lower-case e-mail per person."""
-    n = world.n
-    kind = world.kind
-    pid = np.arange(n)
+def _individual_names(rng: np.random.Generator, m: int) -> tuple[_Block, tuple[np.ndarray, ...]]:
+    """m Chinese personal names (surname + one or two given characters) and the draws they
+    are made of (surname, first and second given character, two-character flag), from
+    which pinyin e-mail addresses are built."""
     sur = _strings([s for s, _, _ in names.SURNAMES])
-    sur_py = _strings([p for _, p, _ in names.SURNAMES])
     giv = _strings([c for c, _ in names.GIVEN_CHARS])
-    giv_py = _strings([p for _, p in names.GIVEN_CHARS])
-    unique = _int_block(_scramble(pid, 10 ** max(5, len(str(n)) + 1), 7919, 4321))
-    cases: list[tuple[np.ndarray, _Block]] = []
-    mails: list[tuple[np.ndarray, _Block]] = []
-
-    ind = np.flatnonzero(kind == 0)
-    m = ind.shape[0]
     s = _choice(rng, [w for _, _, w in names.SURNAMES], m)
     g1 = rng.integers(0, giv.data.shape[0], m)
     g2 = rng.integers(0, giv.data.shape[0], m)
     two = rng.random(m) < 0.65
-    cases.append((ind, _concat([_take(sur, s), _take(giv, g1), _blank(_take(giv, g2), two)], m)))
-    domains = [d for d, _ in names.MAIL_DOMAINS]
-    dom = _choice(rng, [w for _, w in names.MAIL_DOMAINS], m)
-    qq = dom == domains.index("qq.com")
-    local = _concat([_take(giv_py, g1), _blank(_take(giv_py, g2), two), _take(sur_py, s), _take(unique, ind)], m)
-    qq_local = _int_block(10_000_000 + _scramble(ind, 10**9, 104_729, 55_555))
-    local = _select(m, [(~qq, _take(local, np.flatnonzero(~qq))), (qq, _take(qq_local, np.flatnonzero(qq)))])
-    mails.append((ind, _concat([local, _const("@"), _take(_strings(domains), dom)], m)))
+    return _concat([_take(sur, s), _take(giv, g1), _blank(_take(giv, g2), two)], m), (s, g1, g2, two)
 
-    org = np.flatnonzero(kind != 0)
-    m = org.shape[0]
+
+def _org_names(
+    rng: np.random.Generator, okind: np.ndarray, region: np.ndarray, city_idx: np.ndarray
+) -> tuple[_Block, tuple[np.ndarray, ...]]:
+    """Names of organisations (enterprise: city + brand + industry word + legal form;
+    government: city + 市 + body; partner: city + brand + trade word + 有限公司) and the
+    draws they are made of (brand characters b1 and b2, enterprise industry, government body)."""
+    m = okind.shape[0]
     cities = [c for _, _, cs in names.REGIONS for c, _ in cs]
     first_city = np.cumsum([0] + [len(c) for _, _, c in names.REGIONS])[:-1]
-    city = _take(_strings(cities), first_city[world.region[org]] + world.city[org])
+    city = _take(_strings(cities), first_city[region] + city_idx)
     brand = _strings([c for c, _ in names.BRAND_CHARS])
-    brand_py = _strings([p for _, p in names.BRAND_CHARS])
     b1 = rng.integers(0, brand.data.shape[0], m)
     b2 = rng.integers(0, brand.data.shape[0], m)
-    industries = list(names.INDUSTRIES)
     industry = _choice(rng, [w for _, w in names.INDUSTRIES.values()], m)
     word = _take(_strings([w for w, _ in names.INDUSTRIES.values()]), industry)
     suffix = _take(
@@ -1352,12 +1407,58 @@ def _person_names(world: _World, rng: np.random.Generator) -> tuple[_Block, _Blo
     gov_name = _concat([city, _const("市"), _take(_strings([b for b, _ in names.GOVERNMENT_BODIES]), body)], m)
     ent_name = _concat([city, _take(brand, b1), _take(brand, b2), word, suffix], m)
     par_name = _concat([city, _take(brand, b1), _take(brand, b2), partner_word, _const("有限公司")], m)
-    okind = kind[org]
     sub = [
         (okind == KINDS.index(k), blk)
         for k, blk in (("enterprise", ent_name), ("government", gov_name), ("partner", par_name))
     ]
-    cases.append((org, _select(m, [(mask, _take(blk, np.flatnonzero(mask))) for mask, blk in sub])))
+    return _select(m, [(mask, _take(blk, np.flatnonzero(mask))) for mask, blk in sub]), (b1, b2, industry, body)
+
+
+def _org_industry(rng: np.random.Generator, okind: np.ndarray, industry: np.ndarray, body: np.ndarray) -> np.ndarray:
+    """Industry code index (into INDUSTRIES + public_administration) of organisations:
+    a government body's own, a trade for partners (resellers), else the enterprise's."""
+    industries = list(names.INDUSTRIES)
+    gov_industry = np.array(
+        [industries.index(i) if i in industries else len(industries) for _, i in names.GOVERNMENT_BODIES]
+    )
+    resellers = np.array([industries.index(i) for i in ("wholesale", "retail", "logistics")])
+    partner_industry = resellers[_choice(rng, (0.6, 0.25, 0.15), okind.shape[0])]
+    return np.select(
+        [okind == KINDS.index("government"), okind == KINDS.index("partner")],
+        [gov_industry[body], partner_industry],
+        industry,
+    )
+
+
+def _person_names(world: _World, rng: np.random.Generator) -> tuple[_Block, _Block]:
+    """Name (Chinese) and lower-case e-mail per person."""
+    n = world.n
+    kind = world.kind
+    pid = np.arange(n)
+    sur_py = _strings([p for _, p, _ in names.SURNAMES])
+    giv_py = _strings([p for _, p in names.GIVEN_CHARS])
+    unique = _int_block(_scramble(pid, 10 ** max(5, len(str(n)) + 1), 7919, 4321))
+    cases: list[tuple[np.ndarray, _Block]] = []
+    mails: list[tuple[np.ndarray, _Block]] = []
+
+    ind = np.flatnonzero(kind == 0)
+    m = ind.shape[0]
+    name, (s, g1, g2, two) = _individual_names(rng, m)
+    cases.append((ind, name))
+    domains = [d for d, _ in names.MAIL_DOMAINS]
+    dom = _choice(rng, [w for _, w in names.MAIL_DOMAINS], m)
+    qq = dom == domains.index("qq.com")
+    local = _concat([_take(giv_py, g1), _blank(_take(giv_py, g2), two), _take(sur_py, s), _take(unique, ind)], m)
+    qq_local = _int_block(10_000_000 + _scramble(ind, 10**9, 104_729, 55_555))
+    local = _select(m, [(~qq, _take(local, np.flatnonzero(~qq))), (qq, _take(qq_local, np.flatnonzero(qq)))])
+    mails.append((ind, _concat([local, _const("@"), _take(_strings(domains), dom)], m)))
+
+    org = np.flatnonzero(kind != 0)
+    m = org.shape[0]
+    okind = kind[org]
+    org_name, (b1, b2, industry, body) = _org_names(rng, okind, world.region[org], world.city[org])
+    cases.append((org, org_name))
+    brand_py = _strings([p for _, p in names.BRAND_CHARS])
     role = _take(_strings(names.ORG_MAIL_ROLES), rng.integers(0, len(names.ORG_MAIL_ROLES), m))
     mails.append(
         (
@@ -1367,17 +1468,8 @@ def _person_names(world: _World, rng: np.random.Generator) -> tuple[_Block, _Blo
             ),
         )
     )
-    gov_industry = np.array(
-        [industries.index(i) if i in industries else len(industries) for _, i in names.GOVERNMENT_BODIES]
-    )
-    resellers = np.array([industries.index(i) for i in ("wholesale", "retail", "logistics")])
-    partner_industry = resellers[_choice(rng, (0.6, 0.25, 0.15), m)]
     ind_code = np.full(n, -1)
-    ind_code[org] = np.select(
-        [okind == KINDS.index("government"), okind == KINDS.index("partner")],
-        [gov_industry[body], partner_industry],
-        industry,
-    )
+    ind_code[org] = _org_industry(rng, okind, industry, body)
     world.extra["industry"] = ind_code
     return _select(n, cases), _select(n, mails)
 
@@ -1393,13 +1485,16 @@ def _customers_feed(world: _World, rng: np.random.Generator) -> _Feed:
     name, mail = _person_names(world, rng)
     # phone: one mobile number per person, formatted differently per record
     pref = _strings(names.MOBILE_PREFIXES).data
-    digits = np.concatenate(
+    person_digits = np.concatenate(
         [
             pref[rng.integers(0, len(names.MOBILE_PREFIXES), n)],
             _digit_matrix(_scramble(np.arange(n), 10**8, 104_723, 98_765), 8, True)[0],
         ],
         axis=1,
-    )[rp]
+    )
+    # kept for the leads of persons who became customers (they carry the same contacts)
+    world.extra.update(person_name=name, person_mail=mail, person_phone=person_digits)
+    digits = person_digits[rp]
     sp, dash = np.full((nrec, 1), ord(" "), np.uint8), np.full((nrec, 1), ord("-"), np.uint8)
     formats = [
         digits,
@@ -1470,6 +1565,240 @@ def _customers_feed(world: _World, rng: np.random.Generator) -> _Feed:
     return _Feed(parts, world.rec_day[o])
 
 
+# -- leads: prospects with planted MAN evidence ----------------------------------------------
+
+#: MAN code by 4*money + 2*authority + need (upper case = the condition holds)
+MAN_CODES: tuple[str, ...] = ("man", "maN", "mAn", "mAN", "Man", "MaN", "MAn", "MAN")
+_ROLE = {r: i for i, r in enumerate(CONTACT_ROLES)}
+_NEED = {v: i for i, v in enumerate(NEED_LEVELS)}
+_DECIDERS = np.array([_ROLE[r] for r in ("owner", "executive", "purchasing_manager")])
+
+
+def _man_index(money: np.ndarray, authority: np.ndarray, need: np.ndarray) -> np.ndarray:
+    return 4 * money.astype(np.int64) + 2 * authority.astype(np.int64) + need.astype(np.int64)
+
+
+def _leads(world: _World, rng: np.random.Generator) -> dict[str, Any]:
+    """Leads with planted MAN evidence, their contacts (converted leads share a future
+    customer's phone and e-mail) and at most one restatement each."""
+    params = world.params
+    n, days = world.n, world.days
+    day = np.repeat(np.arange(days), rng.poisson(params.leads_per_day_per_1000 * n / 1000, days))
+    m = day.shape[0]
+    sec = np.sort(day * SECONDS_PER_DAY + _diurnal(rng.random(m)))  # lead ids in order of creation
+    day = sec // SECONDS_PER_DAY
+
+    # converted: a person whose first purchase falls in the window after the lead (one lead per person)
+    birth_day = np.floor(world.birth_t).astype(np.int64)
+    by_birth = np.argsort(birth_day, kind="stable")
+    lo = np.searchsorted(birth_day[by_birth], day + 1)
+    hi = np.searchsorted(birth_day[by_birth], day + params.lead_conversion_days + 1)
+    want = (rng.random(m) < params.lead_converted_share) & (hi > lo)
+    pick = np.minimum(lo + (rng.random(m) * (hi - lo)).astype(np.int64), n - 1)
+    person = np.where(want, by_birth[pick], -1)
+    conv = np.flatnonzero(person >= 0)
+    first = conv[np.unique(person[conv], return_index=True)[1]]
+    person = np.where(np.isin(np.arange(m), first), person, -1)
+    converted = person >= 0
+    who = np.maximum(person, 0)
+
+    kind = np.where(converted, world.kind[who], _choice(rng, [params.lead_kind_shares.get(k, 0.0) for k in KINDS], m))
+    region = np.where(converted, world.region[who], _choice(rng, [w for _, w, _ in names.REGIONS], m))
+    n_cities = np.array([len(c) for _, _, c in names.REGIONS])
+    city = np.where(converted, world.city[who], (rng.random(m) * n_cities[region]).astype(np.int64))
+    source = _choice(rng, [params.lead_source_shares.get(s, 0.0) for s in LEAD_SOURCES], m)
+
+    # names: `drawn` is an individual prospect's own name and an organisation's contact person;
+    # an individual is their own contact while they hold the authority, else a stand-in is
+    drawn, (s, g1, g2, two) = _individual_names(rng, m)
+    stand_in, _ = _individual_names(rng, m)
+    own_org = np.flatnonzero(~converted & (kind != 0))
+    org_name, (_, _, industry, body) = _org_names(rng, kind[own_org], region[own_org], city[own_org])
+    industry_code = np.full(m, -1)
+    industry_code[own_org] = _org_industry(rng, kind[own_org], industry, body)
+    industry_code = np.where(converted, world.extra["industry"][who], industry_code)
+    conv_idx = np.flatnonzero(converted)
+    own_ind = np.flatnonzero(~converted & (kind == 0))
+    organisation = _select(
+        m,
+        [
+            (own_ind, _take(drawn, own_ind)),
+            (own_org, org_name),
+            (conv_idx, _take(world.extra["person_name"], person[conv_idx])),
+        ],
+    )
+
+    # contacts: a converted lead's are the customer's; the others' match no customer record
+    pref = _strings(names.MOBILE_PREFIXES).data
+    own_phone = np.concatenate(
+        [
+            pref[rng.integers(0, len(names.MOBILE_PREFIXES), m)],
+            _digit_matrix(_scramble(n + np.arange(m), 10**8, 104_723, 98_765), 8, True)[0],
+        ],
+        axis=1,
+    )
+    digits = np.where(converted[:, None], world.extra["person_phone"][who], own_phone)
+    dash = np.full((m, 1), ord("-"), np.uint8)
+    dashed = np.concatenate([digits[:, :3], dash, digits[:, 3:7], dash, digits[:, 7:]], axis=1)
+    fmt = rng.random(m) < 0.3
+    phone = _select(m, [(~fmt, _Block(digits[~fmt], np.full(int((~fmt).sum()), 11))),
+                        (fmt, _Block(dashed[fmt], np.full(int(fmt.sum()), 13)))])  # fmt: skip
+    domains = [d for d, _ in names.MAIL_DOMAINS]
+    dom = _choice(rng, [w for _, w in names.MAIL_DOMAINS], m)
+    giv_py = _strings([p for _, p in names.GIVEN_CHARS])
+    # a dot in the local part: customers' addresses never have one, so no accidental match
+    own_mail = _concat(
+        [
+            _take(giv_py, g1),
+            _blank(_take(giv_py, g2), two),
+            _const("."),
+            _take(_strings([p for _, p, _ in names.SURNAMES]), s),
+            _int_block(rng.integers(1, 1000, m)),
+            _const("@"),
+            _take(_strings(domains), dom),
+        ],
+        m,
+    )
+    own = np.flatnonzero(~converted)
+    email = _select(m, [(own, _take(own_mail, own)), (conv_idx, _take(world.extra["person_mail"], person[conv_idx]))])
+    has_phone = rng.random(m) >= params.lead_phone_missing
+    has_email = rng.random(m) >= params.lead_email_missing
+    has_phone |= converted & ~has_email
+
+    # MAN evidence of the first version
+    shares = params.lead_man_shares
+    has_m, has_a, has_n = (rng.random(m) < shares.get(c, 0.0) for c in ("money", "authority", "need"))
+    threshold = round(params.lead_budget_threshold * 100)  # cents
+
+    def above(spread: float) -> np.ndarray:  # budgets at or above the threshold, whole thousands of CNY
+        return (np.ceil(threshold * np.exp(rng.uniform(0, spread, m)) / 100_000) * 100_000).astype(np.int64)
+
+    via_budget = has_m & (rng.random(m) < params.lead_budget_share)
+    below = (np.floor(threshold * rng.uniform(0.02, 0.9, m) / 10_000) * 10_000).astype(np.int64)
+    budget = np.where(via_budget, above(2.0), below)
+    has_budget = via_budget | (rng.random(m) >= params.lead_budget_missing)
+    via_rating = has_m & ~via_budget
+    rating = np.select([via_rating, via_budget], [rng.integers(0, 2, m), rng.integers(0, 5, m)], rng.integers(2, 5, m))
+    has_rating = via_rating | (rng.random(m) >= params.lead_rating_missing)
+    ind = kind == 0
+    decider = np.where(ind, _ROLE["owner"], _DECIDERS[_choice(rng, (0.2, 0.4, 0.4), m)])
+    other = np.where(ind, _choice(rng, (0, 0, 0, 0, 0.2, 0.8), m), _choice(rng, (0, 0, 0, 0.45, 0.35, 0.2), m))
+    role = np.where(has_a, decider, other)
+    quote_only = has_n & (rng.random(m) < 0.25)
+    need = np.where(
+        has_n & ~quote_only,
+        np.where(rng.random(m) < 0.25, _NEED["urgent"], _NEED["stated_need"]),
+        np.where(rng.random(m) < 0.7, _NEED["interest"], _NEED["none"]),
+    )
+    quote = quote_only | (has_n & (rng.random(m) < 0.4))
+
+    # one restatement: a missing condition appears (at random among the missing), or M+A+N firms up
+    delay_lo, delay_hi = params.lead_restate_days
+    restate_day = day + rng.integers(delay_lo, delay_hi + 1, m)
+    restated = (rng.random(m) < params.lead_restated_share) & (restate_day < days)
+    missing = np.stack([~has_m, ~has_a, ~has_n], axis=1)
+    change = np.where(missing.any(axis=1), (rng.random((m, 3)) * missing).argmax(axis=1), 3)
+    budget2, has_budget2, role2, need2, quote2 = (
+        budget.copy(),
+        has_budget.copy(),
+        role.copy(),
+        need.copy(),
+        quote.copy(),
+    )
+    new_budget = above(1.0)
+    up = change == 0
+    budget2[up], has_budget2[up] = new_budget[up], True
+    role2[change == 1] = decider[change == 1]
+    need2[change == 2] = _NEED["stated_need"]
+    firm = change == 3
+    more_need = firm & (need != _NEED["urgent"])
+    need2[more_need] = _NEED["urgent"]
+    more_quote = firm & ~more_need & ~quote
+    quote2[more_quote] = True
+    raise_budget = firm & ~more_need & ~more_quote
+    budget2[raise_budget] = np.where(has_budget, budget + 100_000, new_budget)[raise_budget]  # +1000 CNY
+    has_budget2[raise_budget] = True
+    first_code = _man_index(has_m, has_a, has_n)
+    final_code = np.where(restated, _man_index(has_m | (change == 0), has_a | (change == 1), has_n | (change == 2)),
+                          first_code)  # fmt: skip
+
+    # rows: every first version, then the restatements, in delivery order
+    again = np.flatnonzero(restated)
+    lead = np.concatenate([np.arange(m), again])
+    version = np.concatenate([np.zeros(m, np.int64), np.ones(again.shape[0], np.int64)])
+    row_sec = np.concatenate([sec, restate_day[again] * SECONDS_PER_DAY + _diurnal(rng.random(again.shape[0]))])
+    order = np.lexsort((np.arange(lead.shape[0]), row_sec))
+    lead, version, row_sec = lead[order], version[order], row_sec[order]
+    later = version == 1
+
+    def of_row(first_value: np.ndarray, second_value: np.ndarray) -> np.ndarray:
+        return np.where(later, second_value[lead], first_value[lead])
+
+    return dict(
+        n=m,
+        sec=sec,
+        day=day,
+        person=person,
+        kind=kind,
+        region=region,
+        source=source,
+        industry=industry_code,
+        organisation=organisation,
+        contact=drawn,
+        stand_in=stand_in,
+        phone=_blank(phone, has_phone),
+        email=_blank(email, has_email),
+        first_code=first_code,
+        final_code=final_code,
+        restated=restated,
+        restate_day=restate_day,
+        row_lead=lead,
+        row_day=row_sec // SECONDS_PER_DAY,
+        row_budget=of_row(budget, budget2),
+        row_has_budget=of_row(has_budget, has_budget2),
+        row_rating=rating[lead],
+        row_has_rating=has_rating[lead],
+        row_role=of_row(role, role2),
+        row_need=of_row(need, need2),
+        row_quote=of_row(quote, quote2),
+    )
+
+
+def _leads_feed(world: _World, ld: dict[str, Any]) -> _Feed:
+    lead = ld["row_lead"]
+    industries = [*names.INDUSTRIES, "public_administration"]
+    industry = ld["industry"][lead]
+    individual = ld["kind"][lead] == 0
+    own = individual & np.isin(ld["row_role"], _DECIDERS)  # an individual deciding for themself
+    stand_in = individual & ~own
+    contact = _select(
+        lead.shape[0],
+        [
+            (own, _take(ld["organisation"], lead[own])),
+            (stand_in, _take(ld["stand_in"], lead[stand_in])),
+            (~individual, _take(ld["contact"], lead[~individual])),
+        ],
+    )
+    parts = [
+        *_id_parts("LD", lead + 1, ","),
+        *_ts_parts(ld["sec"][lead], world.start, ","),
+        _text(LEAD_SOURCES, ld["source"][lead], ","),
+        _block_part(_take(ld["organisation"], lead), ","),
+        _block_part(contact, ","),
+        _block_part(_take(ld["phone"], lead), ","),
+        _block_part(_take(ld["email"], lead), ","),
+        _text(KINDS, ld["kind"][lead], ","),
+        _text([r for r, _, _ in names.REGIONS], ld["region"][lead], ","),
+        _text(industries, np.maximum(industry, 0), ",", industry >= 0),
+        *_money_parts(ld["row_budget"], ",", ld["row_has_budget"]),
+        _text(CREDIT_RATINGS, ld["row_rating"], ",", ld["row_has_rating"]),
+        _text(CONTACT_ROLES, ld["row_role"], ","),
+        _text(NEED_LEVELS, ld["row_need"], ","),
+        _text(["false", "true"], ld["row_quote"].astype(np.int64), "\n"),
+    ]
+    return _Feed(parts, ld["row_day"])
+
+
 # ---------------------------------------------------------------------------------------------
 # Planted defects
 # ---------------------------------------------------------------------------------------------
@@ -1534,13 +1863,14 @@ class _Ctx:
         return options[int(self.rng.integers(len(options)))]
 
 
-_KEY_PREFIX = {"orders": "SO", "payments": "INV", "surveys": "R_", "interactions": "IX"}
+_KEY_PREFIX = {"orders": "SO", "payments": "INV", "surveys": "R_", "interactions": "IX", "leads": "LD"}
 _MISSING = {
     "orders": ("product_id", "quantity", "unit_price", "currency", "channel", "customer_ref", "status"),
     "customers": ("name", "kind", "region", "source_system", "acquisition_channel", "acquisition_cost"),
     "payments": ("order_id", "amount", "due_date", "customer_ref"),
     "surveys": ("survey_id", "wave", "duration_s", "sat_1", "recommend", "complaint", "version"),
     "interactions": ("type", "channel", "customer_ref"),
+    "leads": ("source", "organisation", "contact_name", "kind", "region", "contact_role", "need", "requested_quote"),
 }
 _CAST = {
     "orders": (
@@ -1559,6 +1889,11 @@ _CAST = {
         ("started_at", "{y}-02-30T10:15:00+08:00"),
     ),
     "interactions": (("at", "{y}-02-30T10:15:00+08:00"), ("at", "{y}-13-01T09:00:00+08:00")),
+    "leads": (
+        ("created_at", "{y}-02-30T10:15:00+08:00"),
+        ("declared_budget", "50k"),
+        ("requested_quote", "maybe"),
+    ),
 }
 _DOMAIN = {
     "orders": (
@@ -1591,7 +1926,19 @@ _DOMAIN = {
         (reasons.INVALID_VALUE, "duration_s", "-5"),
     ),
     "interactions": ((reasons.INVALID_VALUE, "type", "refund"), (reasons.INVALID_VALUE, "channel", "fax")),
+    "leads": (
+        (reasons.INVALID_VALUE, "source", "tv_ad"),
+        (reasons.INVALID_VALUE, "kind", "vip"),
+        (reasons.INVALID_VALUE, "contact_role", "intern"),
+        (reasons.INVALID_VALUE, "need", "desperate"),
+        (reasons.INVALID_VALUE, "credit_rating", "AAA"),
+        (reasons.NON_POSITIVE_AMOUNT, "declared_budget", "-5000.00"),
+    ),
 }
+#: Mutable feeds whose conflicts are planted as two new records that disagree on this
+#: column (a real record is never held back: orders refer to customers, and the leads'
+#: MAN ground truth must hold on what is loaded).
+_NEW_KEY_CONFLICT = {"customers": "acquisition_cost", "leads": "need"}
 #: conflicting copy: column and how to change it to another *valid* value
 _CONFLICT = {
     "orders": "channel",
@@ -1681,6 +2028,9 @@ def _defect_text(kind: str, ctx: _Ctx, w: list[str], day: date) -> tuple[str, st
         for c in (ev, *feed.checked_dates, *feed.range_only_dates):
             if w[col[c]]:
                 w[col[c]] = _shift_day(w[col[c]], 3)
+        if all(w[col[c]][:10] <= day.isoformat() for c in (ev, *feed.checked_dates) if w[col[c]]):
+            # a restatement of an older record (leads): move its event past the file's day
+            w[col[ev]] = (day + timedelta(days=3)).isoformat() + w[col[ev]][10:]
         return _csv_line(w), reasons.FUTURE_DATE, f"{ev} three days after the file's day"
     if kind == "ancient":
         w[col[ev]] = "1970-01-01T08:00:00+08:00" if is_ts else "1970-01-01"
@@ -1719,6 +2069,7 @@ def _clean_variant(ctx: _Ctx, v: list[str]) -> tuple[list[str], str] | None:
         "payments": (("amount", "fullwidth"), ("invoice_id", "fullwidth")),
         "surveys": (("sat_1", "fullwidth"), ("recommend", "fullwidth"), ("duration_s", "fullwidth")),
         "interactions": (("type", "title"), ("interaction_id", "fullwidth"), ("channel", "upper")),
+        "leads": (("lead_id", "fullwidth"), ("source", "upper"), ("need", "title"), ("declared_budget", "fullwidth")),
     }[ctx.feed.name]
     usable = [(c, how) for c, how in options if v[col[c]]]
     if not usable:
@@ -1805,12 +2156,17 @@ def _plan_row_defects(
             if res is not None:
                 w, note = res
                 add(src, _csv_line(w), "CLEAN", note, _key_of(feed, w), mode="rewrite")
-        elif kind == "conflict" and feed.name == "customers":
-            # two new records that disagree: a real customer is never held back
+        elif kind == "conflict" and feed.name in _NEW_KEY_CONFLICT:
+            # two new records that disagree: a real record is never held back
             a = _fresh_key(ctx, v)
             b = list(a)
-            b[ctx.col["acquisition_cost"]] = f"{float(a[ctx.col['acquisition_cost']]) + 1:.2f}"
-            note = "two new records with the same customer_ref and different acquisition_cost"
+            column = _NEW_KEY_CONFLICT[feed.name]
+            c = ctx.col[column]
+            if column == "acquisition_cost":
+                b[c] = f"{float(a[c]) + 1:.2f}"
+            else:
+                b[c] = ctx.pick([x for x in NEED_LEVELS if x != a[c]])
+            note = f"two new records with the same {feed.key[0]} and different {column}"
             add(src, _csv_line(a), reasons.DUPLICATE_CONFLICT, note, _key_of(feed, a))
             add(src, _csv_line(b), reasons.DUPLICATE_CONFLICT, note, _key_of(feed, a))
         elif kind == "conflict":
@@ -1924,6 +2280,11 @@ class _FilePlan:
 
 #: real files written in another encoding that must still load
 _ENCODED_FEEDS = {"gb18030": ("customers", "surveys"), "utf-8-sig": ("orders", "payments", "interactions")}
+#: Feeds that share the file-level problems round-robin, in the order they were planned
+#: first. A feed added later gets a set of its own (one file per kind, one GB18030 file),
+#: so that adding a feed moves no other feed's files.
+_SHARED_FILE_FEEDS = ("customers", "orders", "payments", "surveys", "interactions")
+_OWN_ENCODING = {"leads": "gb18030"}
 
 
 def _plan_files(
@@ -1940,9 +2301,12 @@ def _plan_files(
         for s in sorted(rng.permutation(sources)[: params.file_defects_per_kind].tolist()):
             reserved.add(s)
             extras.setdefault(int(rng.integers(s + 1, days)), []).append(("redelivery", s))
-    position = list(FEEDS).index(feed)
-    slots = [kind for _, kind in _FILE_DEFECTS for _ in range(params.file_defects_per_kind)]
-    for kind in slots[position :: len(FEEDS)]:
+    if feed in _SHARED_FILE_FEEDS:
+        slots = [kind for _, kind in _FILE_DEFECTS for _ in range(params.file_defects_per_kind)]
+        kinds = slots[_SHARED_FILE_FEEDS.index(feed) :: len(_SHARED_FILE_FEEDS)]
+    else:
+        kinds = [kind for _, kind in _FILE_DEFECTS]
+    for kind in kinds:
         options = [d for d in nonempty if d not in plan.used] or nonempty
         if options:
             d = int(options[int(rng.integers(len(options)))])
@@ -1954,6 +2318,10 @@ def _plan_files(
                 options = [d for d in nonempty if d not in encodings and d not in reserved]
                 if options:
                     encodings[int(options[int(rng.integers(len(options)))])] = codec
+    if feed in _OWN_ENCODING:
+        options = [d for d in nonempty if d not in reserved]
+        if options:
+            encodings[int(options[int(rng.integers(len(options)))])] = _OWN_ENCODING[feed]
     plan.extras[feed], plan.reserved[feed], plan.encodings[feed] = extras, reserved, encodings
 
 
@@ -2565,12 +2933,16 @@ def _write_feed_parquet(
     chunk's day files. Runs in the feed's writer thread."""
     feed = fo.feed
     bounds = np.searchsorted(fd.day, np.arange(days + 1), side="left")
-    columns = _columns(feed.column_names, fd.parts)
+    columns = _columns(feed.column_names, fd.parts) if fd.n else None  # no rows: nothing to split
     d0 = 0
     while d0 < days:
         d1 = min(max(int(np.searchsorted(bounds, bounds[d0] + PARQUET_CHUNK_ROWS, side="right")) - 1, d0 + 1), days)
         i0, i1 = int(bounds[d0]), int(bounds[d1])
-        table = pa.Table.from_arrays([_column_array(c, slice(i0, i1)) for c in columns], names=list(feed.column_names))
+        if columns is None:
+            table = pa.table({name: pa.array([], pa.string()) for name in feed.column_names})
+        else:
+            arrays = [_column_array(c, slice(i0, i1)) for c in columns]
+            table = pa.Table.from_arrays(arrays, names=list(feed.column_names))
         _write_days_parquet(fo, table, i0, d0, d1, bounds, plans, files, start)
         d0 = d1
 
@@ -2794,7 +3166,44 @@ def _truth(
     return truth
 
 
-# ---------------------------------------------------------------------------------------------
+def _leads_truth(world: _World, ld: dict[str, Any]) -> dict[str, Any]:
+    """The planted MAN truth of the leads (counts per MAN code of the first versions and of
+    the versions standing at the period's end), the restatements and the converted leads."""
+    params = world.params
+
+    def counts(codes: np.ndarray) -> dict[str, int]:
+        per = np.bincount(codes, minlength=len(MAN_CODES))
+        return {code: int(per[i]) for i, code in enumerate(MAN_CODES)}
+
+    conv = np.flatnonzero(ld["person"] >= 0)
+    person = ld["person"][conv]
+    count = world.rec_count[person]
+    offset = np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
+    buf, _ = _render(_ref_parts(world, np.repeat(world.rec_start[person], count) + offset, "\n"), slice(None))
+    refs = buf.tobytes().decode("ascii").split("\n")[:-1]
+    bounds = np.concatenate([[0], np.cumsum(count)]).tolist()
+    threshold = f"{params.lead_budget_threshold:g}"
+    return {
+        "leads": int(ld["n"]),
+        "rows": int(ld["row_lead"].shape[0]),
+        "restated": int(ld["restated"].sum()),
+        "rule": {
+            "money": f"declared_budget >= {threshold} CNY or credit_rating in (A, B)",
+            "authority": "contact_role in (owner, executive, purchasing_manager)",
+            "need": "need in (stated_need, urgent) or requested_quote",
+        },
+        "man_counts_first_version": counts(ld["first_code"]),
+        "man_counts_at_end": counts(ld["final_code"]),
+        "converted": [
+            {"lead_id": f"LD{i + 1:0{ID_DIGITS}d}", "person_id": int(p), "customer_refs": refs[a:b]}
+            for i, p, a, b in zip(conv.tolist(), person.tolist(), bounds[:-1], bounds[1:], strict=True)
+        ],
+        "description": "MAN codes: upper case = the condition holds (M money, A authority, N need) under the "
+        "rule above, which is ProspectParams' default. man_counts_at_end counts each lead's newest version "
+        "delivered by the period's last day (restatements only add a condition). Converted leads are persons "
+        "who made their first purchase within lead_conversion_days after the lead: the lead carries the "
+        "phone number and e-mail address of that person's customer records (ground_truth_customers.parquet).",
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -2838,7 +3247,7 @@ def generate(
     out.mkdir(parents=True, exist_ok=True)
     for feed in FEEDS:
         shutil.rmtree(out / feed, ignore_errors=True)
-    streams = np.random.default_rng(seed).spawn(8)
+    streams = np.random.default_rng(seed).spawn(9)  # a stream per process part: adding one moves no other
     world = _simulate(customers, days, start, params, streams[0])
     world.extra["ref_keys"] = _ref_keys(world)
     log(f"simulated {customers} persons over {days} days ({time.perf_counter() - t0:.1f} s)")
@@ -2865,9 +3274,15 @@ def generate(
             s["rid_text"] = np.array(s["rid"].data.view("S17")[:, 0].astype("U17"), dtype=object)
             existing.update(s["rid_text"].tolist())
             return _surveys_feed(world, s)
-        ix = sim[name] = _interactions(world, streams[5])
-        counters["IX"] = int(ix["person"].shape[0])
-        return _interactions_feed(world, ix)
+        if name == "interactions":
+            ix = sim[name] = _interactions(world, streams[5])
+            counters["IX"] = int(ix["person"].shape[0])
+            return _interactions_feed(world, ix)
+        if name == "leads":
+            ld = sim[name] = _leads(world, streams[8])
+            counters["LD"] = ld["n"]
+            return _leads_feed(world, ld)
+        raise ValueError(f"no demo process for feed {name!r}")
 
     files = _FilePlan() if defects > 0 else None
     results: dict[str, _FeedOutput] = {}
@@ -2903,6 +3318,7 @@ def generate(
     (out / "defects.json").write_text(json.dumps(defect_list, indent=1, ensure_ascii=False), encoding="utf-8")
     rows = {name: results[name].rows for name in FEEDS}
     truth = _truth(world, o, pay, s, ix, rows, {n: clean_rows[n] for n in FEEDS}, conflicts, seed)
+    truth["leads"] = _leads_truth(world, sim["leads"])
     (out / "ground_truth.json").write_text(json.dumps(truth, indent=2, ensure_ascii=False), encoding="utf-8")
     seconds = time.perf_counter() - t0
     lines = clean_rows["orders"]

@@ -360,6 +360,82 @@ INTERACTIONS = FeedContract(
     event_column="at",
 )
 
+#: Where a lead came from.
+LEAD_SOURCES: tuple[str, ...] = ("trade_show", "web_form", "referral", "cold_call", "partner", "campaign")
+#: Credit-bureau ratings of a lead ('unknown': the bureau has no record).
+CREDIT_RATINGS: tuple[str, ...] = ("A", "B", "C", "D", "unknown")
+#: Role of the lead's contact person in the prospect's purchase decision.
+CONTACT_ROLES: tuple[str, ...] = ("owner", "executive", "purchasing_manager", "engineer", "assistant", "other")
+#: How strongly the prospect has expressed a need, weakest first.
+NEED_LEVELS: tuple[str, ...] = ("none", "interest", "stated_need", "urgent")
+
+LEADS = FeedContract(
+    name="leads",
+    description=(
+        "Prospects (sales leads) from sales and marketing: who they are, where they came from and "
+        "what sales has learnt about their money, authority and need (the MAN rule). A lead is "
+        "restated on a later day when sales learns more; the newest version replaces the earlier one. "
+        "A lead carries no customer reference: a prospect who buys becomes a customer record, linked "
+        "by identity resolution (phone, e-mail)."
+    ),
+    columns=(
+        _c("lead_id", "id", "Lead id from the sales / marketing system; an internal id, not personal data."),
+        _c(
+            "created_at",
+            "timestamp",
+            "When the lead was first recorded; ISO 8601 with UTC offset. A restatement keeps it.",
+        ),
+        _c("source", "enum", "Where the lead came from.", allowed=LEAD_SOURCES, lower=True),
+        _c("organisation", "text", "Company or person the lead is about, as entered. Personal data.", pii=True),
+        _c("contact_name", "text", "Person sales talks to, as entered. Personal data.", pii=True),
+        _c("phone", "id", "Contact phone number as entered (any format). Personal data.", required=False, pii=True),
+        _c("email", "id", "Contact e-mail address as entered (any case). Personal data.", required=False, pii=True),
+        _c(
+            "kind",
+            "enum",
+            "Prospect kind by nature.",
+            allowed=("individual", "enterprise", "government", "partner"),
+            lower=True,
+        ),
+        _c("region", "text", "Province-level region (Chinese name)."),
+        _c("industry", "enum", "Industry code for organisations; empty for individuals.", required=False, lower=True),
+        _c(
+            "declared_budget",
+            "money",
+            "Budget the prospect stated for the purchase, CNY; empty if not stated (money evidence).",
+            required=False,
+            min=0,
+            domain_reason="NON_POSITIVE_AMOUNT",
+        ),
+        _c(
+            "credit_rating",
+            "enum",
+            "Credit-bureau rating (A best .. D worst, 'unknown': no record); empty if not checked (money evidence).",
+            required=False,
+            allowed=CREDIT_RATINGS,
+        ),
+        _c(
+            "contact_role",
+            "enum",
+            "Role of the contact in the purchase decision (authority evidence).",
+            allowed=CONTACT_ROLES,
+            lower=True,
+        ),
+        _c(
+            "need",
+            "enum",
+            "Need the prospect expressed: none, interest, stated_need (a concrete requirement), urgent.",
+            allowed=NEED_LEVELS,
+            lower=True,
+        ),
+        _c("requested_quote", "bool", "The prospect asked for a quote (need evidence)."),
+    ),
+    key=("lead_id",),
+    event_column="created_at",
+    immutable=False,
+    customer_column=None,
+)
+
 #: Every feed, in load order: customers first, so that the other feeds can check
 #: their customer references against it.
-FEEDS: dict[str, FeedContract] = {f.name: f for f in (CUSTOMERS, ORDERS, PAYMENTS, SURVEYS, INTERACTIONS)}
+FEEDS: dict[str, FeedContract] = {f.name: f for f in (CUSTOMERS, ORDERS, PAYMENTS, SURVEYS, INTERACTIONS, LEADS)}

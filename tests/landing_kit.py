@@ -96,6 +96,27 @@ def interaction(interaction_id: str = "I-1", day: str = "2025-03-01", **over: st
     return {**row, **over}
 
 
+def lead(lead_id: str = "LD-1", day: str = "2025-03-01", **over: str) -> dict[str, str]:
+    row = {
+        "lead_id": lead_id,
+        "created_at": f"{day}T14:30:00+08:00",
+        "source": "trade_show",
+        "organisation": "上海恒达机械制造有限公司",
+        "contact_name": "李娜",
+        "phone": "139-0000-1234",
+        "email": "na.li@example.cn",
+        "kind": "enterprise",
+        "region": "上海市",
+        "industry": "manufacturing",
+        "declared_budget": "80000.00",
+        "credit_rating": "B",
+        "contact_role": "purchasing_manager",
+        "need": "stated_need",
+        "requested_quote": "true",
+    }
+    return {**row, **over}
+
+
 def csv_text(feed: str, rows: list[dict[str, str]], *, delimiter: str = ",", columns: list[str] | None = None) -> str:
     cols = columns or list(FEEDS[feed].column_names)
     buf = io.StringIO()

@@ -355,6 +355,63 @@ def test_restated_customer_is_an_update_not_a_conflict(env):
     assert q.empty and staging["region"].tolist() == ["北京市"]
 
 
+def test_leads_file_routes_good_and_bad_rows(env):
+    env.write(
+        "leads",
+        DAY,
+        [
+            kit.lead("LD-1"),
+            kit.lead("LD-2", kind="individual", industry="", declared_budget="", credit_rating="", phone="", email=""),
+            kit.lead("LD-3", need="desperate"),
+            kit.lead("LD-4", contact_role=""),
+            kit.lead("LD-5", declared_budget="-100.00"),
+            kit.lead("LD-6", requested_quote="maybe"),
+            kit.lead("LD-7", credit_rating="a"),  # ratings are upper case: not folded like the codes
+            kit.lead("LD-8", created_at="2025-03-04T09:00:00+08:00"),
+            kit.lead("LD-9", source="TRADE_SHOW", need="Urgent", requested_quote="否"),
+            kit.lead("LD-1"),
+            kit.lead("LD-10", need="none"),
+            kit.lead("LD-10", need="interest"),
+        ],
+    )
+    result, staging, q = env.load("leads")
+    assert list(zip(q["_source_line"], q["reason_code"], strict=True)) == [
+        (4, reasons.INVALID_VALUE),
+        (5, reasons.MISSING_REQUIRED),
+        (6, reasons.NON_POSITIVE_AMOUNT),
+        (7, reasons.CAST_ERROR),
+        (8, reasons.INVALID_VALUE),
+        (9, reasons.FUTURE_DATE),
+        (12, reasons.DUPLICATE_CONFLICT),
+        (13, reasons.DUPLICATE_CONFLICT),
+    ]
+    assert (result.clean, result.deduplicated) == (3, 1)
+    rows = staging.set_index("lead_id")
+    assert sorted(rows.index) == ["LD-1", "LD-2", "LD-9"]
+    assert float(rows.loc["LD-1", "declared_budget"]) == 80000.0 and bool(rows.loc["LD-1", "requested_quote"])
+    assert pd.isna(rows.loc["LD-2", "declared_budget"]) and pd.isna(rows.loc["LD-2", "credit_rating"])
+    assert (rows.loc["LD-9", "source"], rows.loc["LD-9", "need"], bool(rows.loc["LD-9", "requested_quote"])) == (
+        "trade_show",
+        "urgent",
+        False,
+    )
+    assert str(rows.loc["LD-1", "business_date"])[:10] == DAY
+
+
+def test_restated_lead_is_a_new_version_not_a_conflict(env):
+    env.write("leads", "2025-02-20", [kit.lead(day="2025-02-20", need="interest", requested_quote="false")])
+    env.load("leads", day="2025-02-20")
+    env.write("leads", DAY, [kit.lead(day="2025-02-20", need="urgent", requested_quote="false"), kit.lead("LD-2")])
+    result, staging, q = env.load("leads")
+    assert q.empty and (result.clean, result.deduplicated) == (2, 0)
+    restated = staging.set_index("lead_id").loc["LD-1"]
+    assert restated["need"] == "urgent" and str(restated["business_date"])[:10] == "2025-02-20"
+    # the same version delivered again is a re-delivery
+    env.write("leads", "2025-03-02", [kit.lead(day="2025-02-20", need="urgent", requested_quote="false")])
+    result, staging, q = env.load("leads", day="2025-03-02")
+    assert q.empty and (result.clean, result.deduplicated) == (0, 1)
+
+
 @pytest.mark.parametrize("field,value", [("sat_1", "11"), ("exp_2", "0"), ("recommend", "11"), ("kano_f_price", "6")])
 def test_likert_out_of_range(env, field, value):
     env.write("surveys", DAY, [kit.survey(**{field: value})])

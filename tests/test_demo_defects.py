@@ -1,8 +1,8 @@
 """Ground truth planted by the demo generator is found by the pipeline: every planted
 bad row is in quarantine with its expected reason, every rejected file has its
 sidecar, nothing is quarantined that was not planted, and rows read = clean +
-quarantined + deduplicated for every feed and day. Runs the real Dagster assets over
-the whole range as one single-run backfill."""
+quarantined + deduplicated for every feed and day. Runs the real Dagster assets (ingestion
+and the customer marts) over the whole range as one single-run backfill."""
 
 import datetime as dt
 import json
@@ -14,6 +14,7 @@ from analytics import synth
 from pipelines.resources import build_resources
 from pipelines.settings import Settings
 from pipelines.warehouse import Warehouse
+from quality.contracts import FEEDS
 
 START = dt.date(2025, 1, 1)
 DAYS = 45
@@ -21,7 +22,7 @@ DAYS = 45
 
 @pytest.fixture(scope="module")
 def loaded(tmp_path_factory):
-    from assets.customers import customer_summary
+    from assets.customers import customer_assets
     from assets.ingest import ingest_assets
 
     root = tmp_path_factory.mktemp("demo")
@@ -33,7 +34,7 @@ def loaded(tmp_path_factory):
     )
     end = START + dt.timedelta(days=DAYS - 1)
     result = dg.materialize(
-        [*ingest_assets, customer_summary],
+        [*ingest_assets, *customer_assets],
         resources=build_resources(settings),
         raise_on_error=False,
         tags={
@@ -46,16 +47,14 @@ def loaded(tmp_path_factory):
             name: Warehouse.sql_df(con, sql)
             for name, sql in {
                 "quarantine": " UNION ALL ".join(
-                    f"SELECT '{f}' AS feed, _source_file, _source_line, reason_code FROM quarantine.{f}"
-                    for f in ("customers", "orders", "payments", "surveys", "interactions")
+                    f"SELECT '{f}' AS feed, _source_file, _source_line, reason_code FROM quarantine.{f}" for f in FEEDS
                 ),
                 "staging_lines": " UNION ALL ".join(
-                    f"SELECT '{f}' AS feed, _source_file, _source_line FROM staging.{f}"
-                    for f in ("customers", "orders", "payments", "surveys", "interactions")
+                    f"SELECT '{f}' AS feed, _source_file, _source_line FROM staging.{f}" for f in FEEDS
                 ),
                 "log": "SELECT * FROM meta.ingest_log",
                 "rejected": "SELECT * FROM meta.rejected_files",
-                "summary": "SELECT as_of_date, count(*) AS n FROM marts.customer_summary GROUP BY 1",
+                "summary": "SELECT as_of_date, count(*) AS n FROM marts.customer_360 GROUP BY 1",
             }.items()
         }
     return result, defects, landing, tables
@@ -73,7 +72,9 @@ def test_backfill_run_succeeds_with_a_snapshot_per_day(loaded):
 
 def test_every_feed_and_day_balances(loaded):
     log = loaded[3]["log"]
-    assert len(log) == 5 * DAYS
+    assert "leads" in FEEDS
+    assert len(log) == len(FEEDS) * DAYS
+    assert set(log["feed"]) == set(FEEDS)
     assert (log["rows_read"] == log["clean"] + log["quarantined"] + log["deduplicated"]).all()
 
 
@@ -82,6 +83,7 @@ def test_every_planted_bad_row_has_its_reason(loaded):
     q = tables["quarantine"].set_index(["_source_file", "_source_line"])["reason_code"]
     rows = [d for d in defects if d["line"] is not None and d["expected"] not in ("DEDUPLICATED", "CLEAN")]
     assert rows, "the generator planted no row defects"
+    assert {d["feed"] for d in rows} == set(FEEDS)
     wrong = [(d, q.get((_source(d), d["line"]))) for d in rows if q.get((_source(d), d["line"])) != d["expected"]]
     assert not wrong, wrong[:5]
 

@@ -127,6 +127,7 @@ def test_every_file_has_the_contract_header_and_shape(clean: Path, feed: str) ->
 
 
 def test_rows_sit_in_the_folder_of_their_business_day(clean: Path) -> None:
+    restated = 0
     for feed, contract in FEEDS.items():
         col = contract.column_names.index(contract.event_column)
         for path in _main_files(clean, feed):
@@ -135,10 +136,15 @@ def test_rows_sit_in_the_folder_of_their_business_day(clean: Path) -> None:
                 value = fields[col]
                 if feed == "payments":  # an invoice is restated on the day it is paid
                     assert value <= day and (value == day or fields[-1] == day)
+                elif feed == "leads":  # a lead is restated on a later day, created_at unchanged
+                    assert value[:10] <= day and value.endswith("+08:00")
+                    restated += value[:10] < day
                 else:
                     assert value[:10] == day
                     if contract.column(contract.event_column).type == "timestamp":
                         assert value.endswith("+08:00") and value[10] == "T"
+    truth = json.loads((clean / "ground_truth.json").read_text(encoding="utf-8"))
+    assert restated == truth["leads"]["restated"] > 0
 
 
 def test_manifests_match_files_and_the_reader_loads_everything(clean: Path) -> None:
@@ -265,6 +271,136 @@ def test_survey_flags_and_kano_categories_are_in_the_answers(large: Path) -> Non
     for attr, category in truth["kano"].items():
         got = Counter(table[int(r[f"kano_f_{attr}"]) - 1][int(r[f"kano_d_{attr}"]) - 1] for r in rows.values())
         assert got.most_common(1)[0][0] == category
+
+
+# -- leads ----------------------------------------------------------------------------------------
+
+
+def _man(row: dict[str, str], threshold: float) -> str:
+    """The MAN rule with ProspectParams' defaults, written out once more by hand."""
+    money = (row["declared_budget"] != "" and float(row["declared_budget"]) >= threshold) or row["credit_rating"] in (
+        "A",
+        "B",
+    )
+    authority = row["contact_role"] in ("owner", "executive", "purchasing_manager")
+    need = row["need"] in ("stated_need", "urgent") or row["requested_quote"] == "true"
+    return "".join(c if ok else c.lower() for c, ok in zip("MAN", (money, authority, need), strict=True))
+
+
+def _lead_versions(root: Path) -> dict[str, list[dict[str, str]]]:
+    """Every version of every lead, in delivery order."""
+    cols = FEEDS["leads"].column_names
+    versions: dict[str, list[dict[str, str]]] = {}
+    for path in _main_files(root, "leads"):
+        for _, v, _ in _records(_read(path))[1:]:
+            versions.setdefault(v[0], []).append({**dict(zip(cols, v, strict=True)), "_day": path.parent.name})
+    return versions
+
+
+def test_leads_carry_the_planted_man_truth(large: Path) -> None:
+    truth = json.loads((large / "ground_truth.json").read_text(encoding="utf-8"))["leads"]
+    threshold = synth.DemoParams().lead_budget_threshold
+    versions = _lead_versions(large)
+    assert len(versions) == truth["leads"] > 300
+    assert sum(map(len, versions.values())) == truth["rows"] == truth["leads"] + truth["restated"]
+    first = Counter(_man(v[0], threshold) for v in versions.values())
+    newest = Counter(_man(v[-1], threshold) for v in versions.values())
+    assert first == {k: n for k, n in truth["man_counts_first_version"].items() if n}
+    assert newest == {k: n for k, n in truth["man_counts_at_end"].items() if n}
+    assert set(newest) == set(synth.MAN_CODES)  # every combination is planted
+    for v in versions.values():
+        assert len(v) <= 2 and v[0]["created_at"][:10] == v[0]["_day"]
+        if len(v) == 2:  # a restatement comes later, keeps the lead's identity and adds a condition
+            old, new = v
+            assert old["_day"] < new["_day"] and old != new
+            assert all(old[c] == new[c] for c in ("created_at", "source", "organisation", "kind", "region"))
+            before, after = _man(old, threshold), _man(new, threshold)
+            assert all(b.islower() or a.isupper() for b, a in zip(before, after, strict=True))
+    shares = synth.DemoParams().lead_man_shares
+    for letter, name in zip("MAN", ("money", "authority", "need"), strict=True):
+        share = sum(n for code, n in first.items() if letter in code) / truth["leads"]
+        assert share == pytest.approx(shares[name], abs=0.07)
+
+
+def _digits(phone: str) -> str:
+    return "".join(ch for ch in phone if ch.isdigit())[-11:]
+
+
+def test_converted_leads_share_contacts_with_their_customer_records(large: Path) -> None:
+    truth = json.loads((large / "ground_truth.json").read_text(encoding="utf-8"))["leads"]
+    refs = pq.read_table(large / "ground_truth_customers.parquet").to_pydict()
+    person_of = dict(zip(refs["customer_ref"], refs["person_id"], strict=True))
+    phones: dict[str, set[int]] = {}
+    mails: dict[str, set[int]] = {}
+    for path in _main_files(large, "customers"):
+        for _, v, _ in _records(_read(path))[1:]:
+            if v[3]:
+                phones.setdefault(_digits(v[3]), set()).add(person_of[v[0]])
+            if v[4]:
+                mails.setdefault(v[4].lower(), set()).add(person_of[v[0]])
+    converted = {c["lead_id"]: c for c in truth["converted"]}
+    assert len(converted) > 0.1 * truth["leads"]
+    versions = _lead_versions(large)
+    for lead_id, v in versions.items():
+        lead = v[0]
+        linked = phones.get(_digits(lead["phone"]), set()) | mails.get(lead["email"].lower(), set())
+        if lead_id in converted:
+            c = converted[lead_id]
+            assert {person_of[r] for r in c["customer_refs"]} == {c["person_id"]}
+            assert lead["phone"] or lead["email"]
+            assert linked <= {c["person_id"]}
+        else:
+            assert linked == set(), lead_id
+    assert sum(bool(phones.get(_digits(v[0]["phone"]))) for k, v in versions.items() if k in converted) > 0.5 * len(
+        converted
+    )
+
+
+def test_leads_do_not_change_the_other_feeds(planted: Path, tmp_path: Path) -> None:
+    """Leads come from a random stream of their own and plant their own defects: the other
+    feeds' files are the same with or without them."""
+    params = synth.DemoParams(leads_per_day_per_1000=0.0)
+    synth.generate(tmp_path, **DEFECT_RUN, params=params, log=_quiet)
+    with_leads, without = _files(planted), _files(tmp_path)
+    others = [k for k in with_leads if k.split("/")[0] in FEEDS and not k.startswith("leads/")]
+    assert others and [k for k in others if with_leads[k] != without.get(k)] == []
+    assert not [k for k in without if k.startswith("leads/") and k.endswith(".csv") and without[k].count(b"\n") > 1]
+    defects = json.loads((tmp_path / "defects.json").read_text(encoding="utf-8"))
+    assert defects == [d for d in _defects(planted) if d["feed"] != "leads"]
+
+
+def test_leads_get_every_row_and_file_defect(planted: Path) -> None:
+    leads = [d for d in _defects(planted) if d["feed"] == "leads"]
+    assert {d["expected"] for d in leads} == {
+        reasons.MALFORMED_ROW, reasons.MISSING_REQUIRED, reasons.CAST_ERROR, reasons.NAIVE_TIMESTAMP,
+        reasons.INVALID_VALUE, reasons.NON_POSITIVE_AMOUNT, reasons.FUTURE_DATE, reasons.DATE_OUT_OF_RANGE,
+        reasons.DUPLICATE_CONFLICT, reasons.DEDUPLICATED, "CLEAN", "CLEAN_FILE",
+        *(f"FILE_REJECTED:{r}" for r in (reasons.ENCODING_ERROR, reasons.PARTIAL_FILE, reasons.EMPTY_FILE,
+                                         reasons.SCHEMA_MISMATCH, reasons.WRONG_DELIMITER, reasons.NOT_IN_MANIFEST)),
+    }  # fmt: skip
+    # planted rows never touch a real lead's content: conflicts are between two new records
+    conflicts = [d for d in leads if d["expected"] == reasons.DUPLICATE_CONFLICT]
+    assert conflicts and all(d["note"].startswith("two new records") for d in conflicts)
+
+
+def test_a_planted_future_date_lies_after_the_file_day_even_for_a_restatement() -> None:
+    """A restated lead keeps its old created_at: shifting it by three days may not reach
+    past the day of the file that delivers it, so the planter moves it past that day."""
+    ctx = synth._Ctx(FEEDS["leads"], np.random.default_rng(0), None, Counter(), set())
+    row = synth._parse("LD0000000003,2025-01-05T10:00:00+08:00,web_form,x,y,,,individual,上海市,,,,owner,none,false")
+    for day, expected in ((START + dt.timedelta(days=19), "2025-01-23"), (START + dt.timedelta(days=4), "2025-01-08")):
+        text, reason, _ = synth._defect_text("future", ctx, list(row), day)
+        assert reason == reasons.FUTURE_DATE and text.split(",")[1] == f"{expected}T10:00:00+08:00"
+
+
+def test_a_population_without_leads_still_writes_every_feed(tmp_path: Path) -> None:
+    params = synth.DemoParams(leads_per_day_per_1000=0.0)
+    for fmt in synth.FORMATS:
+        out = tmp_path / fmt
+        synth.generate(out, customers=60, days=6, seed=2, defects=0.05, params=params, fmt=fmt, log=_quiet)
+        truth = json.loads((out / "ground_truth.json").read_text(encoding="utf-8"))
+        assert truth["counts"]["rows"]["leads"] == truth["leads"]["leads"] == 0
+        assert len(list((out / "leads").glob("*/leads_????????.*"))) == 6
 
 
 # -- planted defects ----------------------------------------------------------------------------
@@ -629,7 +765,7 @@ def test_parquet_demo_with_defects_loads_through_ingestion(tmp_path: Path) -> No
     landing, days = tmp_path / "landing", 35
     synth.generate(landing, customers=300, days=days, seed=11, defects=0.05, start=START, fmt="parquet", log=_quiet)
     defects = _defects(landing)
-    feeds = ("customers", "orders", "payments", "surveys", "interactions")
+    feeds = tuple(FEEDS)
     with Warehouse(tmp_path / "w.duckdb").connect() as con:
         for contract in FEEDS.values():
             ensure_tables(con, contract)
@@ -646,7 +782,7 @@ def test_parquet_demo_with_defects_loads_through_ingestion(tmp_path: Path) -> No
             con, "SELECT feed, _partition_date, file_name, reason_code FROM meta.rejected_files"
         )
         log = Warehouse.sql_df(con, "SELECT * FROM meta.ingest_log")
-    assert list(FEEDS) == list(feeds)
+    assert "leads" in feeds and {d["feed"] for d in defects} == set(feeds)
     assert (log["rows_read"] == log["clean"] + log["quarantined"] + log["deduplicated"]).all()
     reason = {(r["_source_file"], r["_source_line"]): r["reason_code"] for r in quarantine.to_dict("records")}
     staged_rows = set(zip(staged["_source_file"], staged["_source_line"], strict=True))
