@@ -150,6 +150,19 @@ class DemoParams:
     phone_missing: float = _param(0.08, "Share of customer records without a phone number.")
     email_missing: float = _param(0.15, "Share of customer records without an e-mail address.")
     tax_id_missing: float = _param(0.10, "Share of web/store records of organisations without the tax id.")
+    acquisition_cost_median: Mapping[str, float] = _param_f(
+        lambda: {
+            "organic": 0.0,
+            "search": 30.0,
+            "social": 25.0,
+            "referral": 15.0,
+            "trade_show": 150.0,
+            "direct_sales": 300.0,
+            "partner": 80.0,
+        },
+        "Median acquisition cost (CNY, lognormal sigma 0.6) per acquisition channel: small against a "
+        "customer's margin, so the business is profitable overall and only some customers lose money.",
+    )
     # -- purchases: BG/NBD ------------------------------------------------------------------
     r: float = _param(0.8, "BG/NBD: shape of the Gamma distribution of purchase rates lambda (per day).")
     alpha: float = _param(60.0, "BG/NBD: scale (days) of the Gamma distribution of lambda: lambda ~ Gamma(r, 1/alpha).")
@@ -1540,7 +1553,7 @@ def _customers_feed(world: _World, rng: np.random.Generator) -> _Feed:
         _choice(rng, (0, 0.15, 0, 0.15, 0.2, 0.35, 0.15), nrec),
         _choice(rng, (0.35, 0.25, 0.25, 0.15, 0, 0, 0), nrec),
     )
-    median_cost = np.array([0, 60, 45, 30, 1200, 2500, 600], np.float64)[channel]
+    median_cost = np.array([params.acquisition_cost_median[c] for c in ACQUISITION_CHANNELS], np.float64)[channel]
     cost = np.round(median_cost * 100 * np.exp(0.6 * rng.standard_normal(nrec))).astype(np.int64)
     parts = [
         *_ref_parts(world, o, ","),

@@ -10,10 +10,8 @@ from decimal import Decimal
 import ibis
 import ibis.expr.types as ir
 import pandas as pd
-import pyarrow as pa
 import pytest
 
-from analytics.customer360 import CUSTOMER_360
 from analytics.lifecycle import (
     CHURN,
     CHURN_WARNING,
@@ -27,43 +25,7 @@ from analytics.lifecycle import (
     cohort_retention,
     lifecycle,
 )
-from analytics.schema import MartSchema
-
-AS_OF = dt.date(2025, 6, 30)
-
-_IBIS_TYPES = {
-    "VARCHAR": "string",
-    "BIGINT": "int64",
-    "DATE": "date",
-    "DOUBLE": "float64",
-    "BOOLEAN": "boolean",
-    "DECIMAL(18,2)": "decimal(18, 2)",
-}
-_DEFAULTS = {"VARCHAR": "", "BIGINT": 0, "DATE": None, "DOUBLE": None, "BOOLEAN": False, "DECIMAL(18,2)": 0.0}
-
-
-_ARROW_TYPES = {
-    "VARCHAR": pa.string(),
-    "BIGINT": pa.int64(),
-    "DATE": pa.date32(),
-    "DOUBLE": pa.float64(),
-    "BOOLEAN": pa.bool_(),
-    "DECIMAL(18,2)": pa.decimal128(18, 2),
-}
-
-
-def c360_table(rows: list[dict]) -> ir.Table:
-    """A customer-360-shaped memtable: the given columns, defaults for the rest, every column
-    in its CUSTOMER_360 type (as_of_date defaults to AS_OF). Built as Arrow, not cast in SQL:
-    a 65-column cast makes every query slow to compile."""
-    rows = [{"as_of_date": AS_OF, **row} for row in rows]
-    arrays = {}
-    for col in CUSTOMER_360.columns:
-        values = [row.get(col.name, _DEFAULTS[col.sql_type]) for row in rows]
-        if col.sql_type.startswith("DECIMAL"):
-            values = [None if v is None else Decimal(str(v)).quantize(Decimal("0.01")) for v in values]
-        arrays[col.name] = pa.array(values, type=_ARROW_TYPES[col.sql_type])
-    return ibis.memtable(pa.table(arrays))
+from tests.c360_kit import AS_OF, assert_schema, c360_table, prospect, run
 
 
 def buyer(key: str, days_ago: list[int], *, as_of: dt.date = AS_OF, amount: float = 50.0, **override) -> dict:
@@ -98,19 +60,6 @@ def buyer(key: str, days_ago: list[int], *, as_of: dt.date = AS_OF, amount: floa
         "category_count": 1,
     }
     return {**row, **override}
-
-
-def prospect(key: str, **override) -> dict:
-    return {"customer_key": key, "has_purchased": False, "days_since_last": None, "age_days": None, **override}
-
-
-def run(con, expr: ir.Table, keys: list[str]) -> pd.DataFrame:
-    return con.execute(expr).sort_values(keys).reset_index(drop=True)
-
-
-def assert_schema(expr: ir.Table, schema: MartSchema) -> None:
-    assert list(expr.columns) == schema.names
-    assert [str(t) for t in expr.schema().types] == [_IBIS_TYPES[c.sql_type] for c in schema.columns]
 
 
 # One customer per rule, with the defaults of LifecycleParams (days_ago = purchase days before AS_OF).

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from analytics.loyalty import INDICATORS, LEVEL_ZH, LOYALTY, LoyaltyParams, loyalty
-from tests.test_lifecycle import AS_OF, assert_schema, c360_table, prospect, run
+from tests.c360_kit import AS_OF, assert_schema, c360_table, prospect, run
 
 # Defaults: weights repeat .25, tenure .15, trend .15, breadth .10, full_price .10, recommend .15,
 # satisfaction .10; tenure saturates at 1095 days, breadth at 5 categories.

@@ -22,8 +22,27 @@ EXPECTED_KEYS = {
         for layer in ("staging", "quarantine")
         for feed in ("customers", "orders", "payments", "surveys", "interactions", "leads")
     ),
-    "marts/customer_identity",
-    "marts/customer_360",
+    *(
+        f"marts/{mart}"
+        for mart in (
+            "customer_identity",
+            "customer_360",
+            "rfm_segments",
+            "value_tiers",
+            "pareto",
+            "pareto_groups",
+            "loyalty",
+            "customer_tiers",
+            "tier_matrix",
+            "lifecycle",
+            "churn",
+            "cohort_retention",
+            "churn_warning",
+            "segment_strategy",
+            "shopping_lists",
+            "prospects",
+        )
+    ),
 }
 
 

@@ -3,54 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
 from decimal import Decimal
-from pathlib import Path
+from functools import partial
 
-import ibis
 import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 import pytest
 
-from analytics.customer360 import CUSTOMER_360
 from analytics.rfm import RFM_SEGMENTS, SEED_GROUP_ZH, SEGMENT_ZH, RFMParams, rfm_segments
+from tests import c360_kit
+from tests.c360_kit import assert_schema, cdnow_c360, cdnow_table, run
 
 AS_OF = dt.date(2024, 6, 30)
-
-_IBIS_TYPES = {
-    "VARCHAR": "string",
-    "BIGINT": "int64",
-    "DATE": "date",
-    "DOUBLE": "float64",
-    "BOOLEAN": "boolean",
-    "DECIMAL(18,2)": "decimal(18, 2)",
-}
-_DEFAULTS = {"VARCHAR": "", "BIGINT": 0, "DATE": None, "DOUBLE": None, "BOOLEAN": False, "DECIMAL(18,2)": 0.0}
-
-
-def c360_table(frame: pd.DataFrame | list[dict], as_of: dt.date = AS_OF) -> ir.Table:
-    """A customer-360-shaped memtable: the given columns, defaults for the rest (buyers unless
-    has_purchased says otherwise), every column cast to its CUSTOMER_360 type."""
-    df = pd.DataFrame(frame).copy()
-    df["as_of_date"] = df.get("as_of_date", as_of)
-    df["has_purchased"] = df.get("has_purchased", pd.Series(True, index=df.index)).fillna(True).astype(bool)
-    for col in CUSTOMER_360.columns:
-        if col.name not in df:
-            df[col.name] = pd.Series([_DEFAULTS[col.sql_type]] * len(df), dtype=object)
-    df = df[CUSTOMER_360.names]
-    schema = {c.name: _IBIS_TYPES[c.sql_type] for c in CUSTOMER_360.columns}
-    return ibis.memtable(df).cast(schema)
-
-
-def run(con, expr: ir.Table, keys: list[str]) -> pd.DataFrame:
-    return con.execute(expr).sort_values(keys).reset_index(drop=True)
-
-
-def assert_schema(expr: ir.Table, schema) -> None:
-    """The expression yields exactly the mart's columns, in order, with its storage types."""
-    assert list(expr.columns) == schema.names
-    assert [str(t) for t in expr.schema().types] == [_IBIS_TYPES[c.sql_type] for c in schema.columns]
+c360_table = partial(c360_kit.c360_table, as_of=AS_OF)
 
 
 # Ten buyers a..j and one prospect z (excluded). F = purchase_days_12m, M = net_monetary_12m.
@@ -190,7 +156,7 @@ def test_lists_from_yaml_become_tuples():
 
 def test_shuffled_input_gives_identical_output(con):
     rows = [*FIXTURE.to_dict("records"), PROSPECT]
-    shuffled = pd.DataFrame(rows).sample(frac=1, random_state=7)
+    shuffled = [rows[i] for i in pd.DataFrame(rows).sample(frac=1, random_state=7).index]
     keys = ["customer_key"]
     pd.testing.assert_frame_equal(
         run(con, rfm_segments(c360_table(rows)), keys), run(con, rfm_segments(c360_table(shuffled)), keys)
@@ -230,49 +196,6 @@ def test_every_buyer_exactly_one_segment_and_seed_group(con):
 
 
 # --- CDNOW: the issue's check against an independent plain-pandas computation ---------------------
-
-CDNOW_AS_OF = dt.date(1998, 6, 30)
-
-
-def cdnow_c360() -> pd.DataFrame:
-    """The CDNOW master file (shipped with lifetimes) as customer 360 facts at 1998-06-30.
-    Money in integer cents so the pandas reference never rounds; profit is a made-up
-    30 % margin minus 5.00 so that many customers lose money."""
-    spec = importlib.util.find_spec("lifetimes")
-    if spec is None or not spec.submodule_search_locations:
-        pytest.skip("lifetimes (test-only dependency with the CDNOW data) is not installed")
-    path = Path(spec.submodule_search_locations[0]) / "datasets" / "CDNOW_master.txt"
-    raw = pd.read_csv(path, sep=r"\s+", dtype={"customer_id": str, "date": str})
-    raw["day"] = pd.to_datetime(raw["date"], format="%Y%m%d")
-    raw["cents"] = (raw.dollar_value * 100).round().astype("int64")
-    as_of = pd.Timestamp(CDNOW_AS_OF)
-    recent = raw[raw.day > as_of - pd.Timedelta(days=365)]
-    per = raw.groupby("customer_id").agg(last=("day", "max"), purchase_days=("day", "nunique"), cents=("cents", "sum"))
-    per12 = recent.groupby("customer_id").agg(purchase_days_12m=("day", "nunique"), cents_12m=("cents", "sum"))
-    per = per.join(per12).fillna({"purchase_days_12m": 0, "cents_12m": 0}).astype({"cents_12m": "int64"})
-    per["profit_cents_12m"] = per.cents_12m * 3 // 10 - 500
-    return pd.DataFrame(
-        {
-            "customer_key": per.index,
-            "days_since_last": (as_of - per["last"]).dt.days.to_numpy(),
-            "purchase_days": per.purchase_days.to_numpy(),
-            "purchase_days_12m": per.purchase_days_12m.astype("int64").to_numpy(),
-            "cents": per.cents.to_numpy(),
-            "cents_12m": per.cents_12m.to_numpy(),
-            "profit_cents_12m": per.profit_cents_12m.to_numpy(),
-        }
-    )
-
-
-def cdnow_table(facts: pd.DataFrame) -> ir.Table:
-    frame = facts.assign(
-        net_monetary=facts.cents / 100,
-        net_monetary_12m=facts.cents_12m / 100,
-        profit_12m=facts.profit_cents_12m / 100,
-        profit=facts.profit_cents_12m / 100,
-    ).drop(columns=["cents", "cents_12m", "profit_cents_12m"])
-    return c360_table(frame, as_of=CDNOW_AS_OF)
-
 
 _GRID = """
 new promising about_to_sleep hibernating lost

@@ -13,17 +13,12 @@ import pandas as pd
 import pytest
 
 from analytics.shopping import SHOPPING_LISTS, ShoppingListParams, shopping_lists
+from tests import c360_kit
+from tests.c360_kit import assert_schema
 
 A = dt.date(2025, 3, 3)  # 56 days after the default anchor 2025-01-06: an issue date
 DAY = dt.timedelta(days=1)
 
-_IBIS_TYPES = {
-    "VARCHAR": "string",
-    "BIGINT": "int64",
-    "DATE": "date",
-    "DOUBLE": "float64",
-    "DECIMAL(18,2)": "decimal(18, 2)",
-}
 _order_ids = itertools.count(1)
 
 
@@ -63,8 +58,7 @@ def lines_table(rows: list[dict], as_of_dates: list[dt.date] | tuple[dt.date, ..
 
 def run(con, rows: list[dict], as_of_dates=(A,), **params) -> pd.DataFrame:
     expr = shopping_lists(lines_table(rows, as_of_dates), ShoppingListParams(**params), settings_version="v")
-    df = con.execute(expr)
-    return df.sort_values(["as_of_date", "customer_key", "item_rank"]).reset_index(drop=True)
+    return c360_kit.run(con, expr, ["as_of_date", "customer_key", "item_rank"])
 
 
 def big_spender(customer: str, days_before: int = 1, category: str = "books") -> dict:
@@ -75,9 +69,7 @@ def big_spender(customer: str, days_before: int = 1, category: str = "books") ->
 
 
 def test_schema() -> None:
-    expr = shopping_lists(lines_table([big_spender("a")]))
-    assert list(expr.columns) == SHOPPING_LISTS.names
-    assert [str(t) for t in expr.schema().types] == [_IBIS_TYPES[c.sql_type] for c in SHOPPING_LISTS.columns]
+    assert_schema(shopping_lists(lines_table([big_spender("a")])), SHOPPING_LISTS)
 
 
 def test_eligibility_uses_net_weekly_spend_over_twelve_weeks(con) -> None:

@@ -21,11 +21,11 @@ from analytics.strategy import (
     segment_strategy,
     strategy_for,
 )
+from tests import c360_kit
+from tests.c360_kit import assert_schema
 
 D1 = dt.date(2025, 6, 30)
 D2 = dt.date(2025, 7, 31)
-
-_IBIS_TYPES = {"VARCHAR": "string", "BIGINT": "int64", "DATE": "date", "DOUBLE": "float64"}
 
 #: The codes the brief fixes for every dimension (other modules emit these).
 EXPECTED_CODES = {
@@ -60,8 +60,7 @@ def assign(rows: list[tuple[dt.date, str, str | None]]) -> ir.Table:
 
 
 def run(con, expr: ir.Table) -> pd.DataFrame:
-    df = con.execute(expr)
-    return df.sort_values(["as_of_date", "dimension", "code"], na_position="last").reset_index(drop=True)
+    return c360_kit.run(con, expr, ["as_of_date", "dimension", "code"])  # a null code sorts last
 
 
 def row(df: pd.DataFrame, date: dt.date, dim: str, code: str | None) -> pd.Series:
@@ -134,8 +133,7 @@ def test_counts_zero_groups_and_shares(con) -> None:
     )
     tier = assign([(D1, "a", "platinum"), (D1, "b", "lead")])
     expr = segment_strategy({"rfm_segment": rfm, "value_tier": tier}, settings_version="v1")
-    assert list(expr.columns) == SEGMENT_STRATEGY.names
-    assert [str(t) for t in expr.schema().types] == [_IBIS_TYPES[c.sql_type] for c in SEGMENT_STRATEGY.columns]
+    assert_schema(expr, SEGMENT_STRATEGY)
     df = run(con, expr)
     # every code of both dimensions on both dates: (11 + 4) x 2
     assert len(df) == 30

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from functools import partial
 
 import ibis
 import ibis.expr.types as ir
@@ -12,7 +13,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analytics.customer360 import CUSTOMER_360
 from analytics.strategy import DIMENSIONS, strategy_for
 from analytics.tiers import (
     CUBE_CODES,
@@ -23,53 +23,15 @@ from analytics.tiers import (
     customer_tiers,
     tier_matrix,
 )
+from tests import c360_kit
+from tests.c360_kit import AS_OF, assert_schema, mart_table
 
-AS_OF = dt.date(2025, 6, 30)
 AS_OF_2 = dt.date(2025, 7, 31)
 
-_IBIS_TYPES = {
-    "VARCHAR": "string",
-    "BIGINT": "int64",
-    "DATE": "date",
-    "DOUBLE": "float64",
-    "BOOLEAN": "boolean",
-    "DECIMAL(18,2)": "decimal(18, 2)",
-}
-# A buyer that paid every invoice on time, spent nothing in either year and earns no margin.
-_DEFAULTS = {
-    "kind": "individual",
-    "has_purchased": True,
-    "net_monetary_12m": 0.0,
-    "net_monetary_prev_12m": 0.0,
-    "profit_12m": 0.0,
-    "gross_margin_12m": 0.0,
-    "purchase_days_12m": 0,
-    "purchase_days_prev_12m": 0,
-    "overdue_count": 0,
-    "overdue_open_count": 0,
-    "arrears_ratio": 0.0,
-    "avg_days_late": 0.0,
-}
-_TYPE_DEFAULTS = {"VARCHAR": "", "BIGINT": 0, "DATE": None, "DOUBLE": None, "BOOLEAN": False, "DECIMAL(18,2)": None}
-
-
-def c360_table(rows: list[dict] | pd.DataFrame, as_of: dt.date = AS_OF) -> ir.Table:
-    """A customer-360-shaped memtable: the given values (an explicit None stays null), then
-    _DEFAULTS, then a default per type."""
-    if isinstance(rows, pd.DataFrame):
-        df = rows.copy()
-        for name, value in _DEFAULTS.items():
-            if name not in df:
-                df[name] = value
-    else:
-        df = pd.DataFrame([{**_DEFAULTS, **r} for r in rows])
-    if "as_of_date" not in df:
-        df["as_of_date"] = as_of
-    for col in CUSTOMER_360.columns:
-        if col.name not in df:
-            df[col.name] = pd.Series([_TYPE_DEFAULTS[col.sql_type]] * len(df), dtype=object)
-    df = df[CUSTOMER_360.names]
-    return ibis.memtable(df).cast({c.name: _IBIS_TYPES[c.sql_type] for c in CUSTOMER_360.columns})
+# Besides the kit's defaults (a buyer; no money, purchases or overdue invoices): an individual
+# that reports no revenue and paid every invoice on time.
+_DEFAULTS = {"kind": "individual", "annual_revenue": None, "arrears_ratio": 0.0, "avg_days_late": 0.0}
+c360_table = partial(c360_kit.c360_table, defaults=_DEFAULTS)
 
 
 def loyalty_table(index: dict[str, float | None], as_of: dt.date = AS_OF) -> ir.Table:
@@ -89,11 +51,6 @@ def tiers(con, rows: list[dict], loyalty: dict[str, float | None] | None = None,
     lo = loyalty_table(loyalty if loyalty is not None else dict.fromkeys(keys, 0.0))
     expr = customer_tiers(c360_table(rows), lo, TierMatrixParams(**params))
     return con.execute(expr).set_index("customer_key").sort_index()
-
-
-def assert_schema(expr: ir.Table, schema) -> None:
-    assert list(expr.columns) == schema.names
-    assert [str(t) for t in expr.schema().types] == [_IBIS_TYPES[c.sql_type] for c in schema.columns]
 
 
 # -- credit grade ---------------------------------------------------------------------------
@@ -427,7 +384,7 @@ def _both(con, frames: list[tuple[pd.DataFrame, dict[str, float], dt.date]]) -> 
     lo = ibis.union(*[loyalty_table(index, d) for _, index, d in frames])
     tiers_df = con.execute(customer_tiers(c, lo)).sort_values(["as_of_date", "customer_key"]).reset_index(drop=True)
     # the matrix reads the tiers as computed (a memtable keeps each query small and the test fast)
-    t = ibis.memtable(tiers_df).cast({c.name: _IBIS_TYPES[c.sql_type] for c in CUSTOMER_TIERS.columns})
+    t = mart_table(tiers_df, CUSTOMER_TIERS)
     matrix_df = con.execute(tier_matrix(t, c)).sort_values(["as_of_date", "view", "cell"]).reset_index(drop=True)
     return tiers_df, matrix_df
 

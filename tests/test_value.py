@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -20,7 +21,11 @@ from analytics.value import (
     pareto_groups,
     value_tiers,
 )
-from tests.test_rfm import AS_OF, assert_schema, c360_table, cdnow_c360, cdnow_table, run
+from tests import c360_kit
+from tests.c360_kit import assert_schema, cdnow_c360, cdnow_table, run
+
+AS_OF = dt.date(2024, 6, 30)
+c360_table = partial(c360_kit.c360_table, as_of=AS_OF)
 
 # Ten buyers a..j and one prospect z (excluded).
 #   profit_12m:       500 300 300 200 100  50   0 -10 -20 -20   (total 1400)
@@ -251,7 +256,7 @@ MARTS = [
 @pytest.mark.parametrize(("mart", "keys"), MARTS)
 def test_shuffled_input_gives_identical_output(con, mart, keys):
     rows = [*FIXTURE.to_dict("records"), PROSPECT]
-    shuffled = pd.DataFrame(rows).sample(frac=1, random_state=11)
+    shuffled = [rows[i] for i in pd.DataFrame(rows).sample(frac=1, random_state=11).index]
     pd.testing.assert_frame_equal(run(con, mart(c360_table(rows)), keys), run(con, mart(c360_table(shuffled)), keys))
 
 
