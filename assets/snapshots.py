@@ -34,6 +34,8 @@ from pipelines.warehouse import Replace, Warehouse
 
 #: Days per batch: a month of snapshots per query keeps the joins small on one machine.
 BATCH_DAYS = 31
+#: Marts every other mart builds on: a snapshot missing there is an error, not an empty result.
+BASE_MARTS = ("marts.customer_identity", "marts.customer_360")
 
 
 def batches(days: Sequence[dt.date], size: int = BATCH_DAYS) -> Iterator[list[dt.date]]:
@@ -73,10 +75,37 @@ class Batch:
         return self.con.table(feed, database="staging")
 
     def mart(self, schema: MartSchema) -> ir.Table:
-        """An upstream mart's snapshots for this batch's dates."""
+        """An upstream mart's snapshots for this batch's dates.
+
+        The base marts (identity, 360) have a row for every day on which any customer
+        record is known; a missing snapshot means the upstream asset was not built for
+        that day, and reading on would silently produce empty marts."""
         schema_name, name = schema.table.split(".")
+        if not Warehouse.exists(self.con, schema.table):
+            raise RuntimeError(f"{schema.table} does not exist yet: materialize it (it is upstream of this asset).")
+        if schema.table in BASE_MARTS:
+            self._require_snapshots(schema)
         t = self.con.table(name, database=schema_name)
         return t.filter(t.as_of_date.isin(self.days))
+
+    def _require_snapshots(self, schema: MartSchema) -> None:
+        if not Warehouse.exists(self.con, "staging.customers"):
+            return
+        first = Warehouse.sql_df(self.con, "SELECT min(_partition_date) AS d FROM staging.customers")["d"].iloc[0]
+        if first is None or pd.isna(first):
+            return
+        marks = ", ".join("?" for _ in self.days)
+        have = Warehouse.sql_df(
+            self.con, f"SELECT DISTINCT as_of_date FROM {schema.table} WHERE as_of_date IN ({marks})", self.days
+        )
+        present = set(pd.to_datetime(have["as_of_date"]).dt.date)
+        missing = [d for d in self.days if d >= pd.Timestamp(first).date() and d not in present]
+        if missing:
+            shown = ", ".join(str(d) for d in missing[:5]) + (" …" if len(missing) > 5 else "")
+            raise RuntimeError(
+                f"{schema.table} has no snapshot for {shown}: materialize {schema.table.replace('.', '/')} "
+                "for these days first (it is upstream of this asset)."
+            )
 
 
 @dataclass(frozen=True)

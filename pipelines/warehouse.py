@@ -141,15 +141,17 @@ class Warehouse:
     @classmethod
     def exists(cls, con: ibis.BaseBackend, table: str) -> bool:
         schema, _, name = table.partition(".")
-        row = (
+        # fetchall, not fetchone: DuckDB 2.0 refuses further work on a connection whose
+        # last result was not read to the end.
+        rows = (
             cls._raw(con)
             .execute(
                 "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
                 [schema, name],
             )
-            .fetchone()
+            .fetchall()
         )
-        return bool(row and row[0])
+        return bool(rows and rows[0][0])
 
     @classmethod
     def ensure_table(cls, con: ibis.BaseBackend, table: str, columns: Sequence[ColumnDef], comment: str = "") -> None:
@@ -236,6 +238,6 @@ class Warehouse:
         ).fetchall()
         out = []
         for schema, name in rows:
-            (n,) = raw.execute(f"SELECT count(*) FROM {qualified(schema + '.' + name)}").fetchone()
+            ((n,),) = raw.execute(f"SELECT count(*) FROM {qualified(schema + '.' + name)}").fetchall()
             out.append((f"{schema}.{name}", int(n)))
         return out

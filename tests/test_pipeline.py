@@ -173,3 +173,24 @@ def test_unknown_setting_is_a_clear_error(tmp_path):
     path.write_text("quarantine_cieling: 0.1\n")
     with pytest.raises(ValueError, match="unknown settings"):
         load_settings(path)
+
+
+def test_a_mart_without_its_upstream_snapshot_fails_with_a_clear_message(tmp_path):
+    from assets.ingest import ingest_assets
+    from assets.value import rfm_segments_asset
+    from pipelines.definitions import ALL_ASSETS
+
+    _landing(tmp_path / "landing")
+    result, settings = _materialize(tmp_path)
+    assert result.success
+    # the next day has customers but no customer_360 snapshot yet
+    nxt = "2025-03-02"
+    kit.write_day(tmp_path / "landing", "customers", nxt, {"c.csv": kit.csv_text("customers", [kit.customer(day=nxt)])})
+    assert ALL_ASSETS
+    dg.materialize(ingest_assets, partition_key=nxt, resources=build_resources(settings), raise_on_error=False)
+    lonely = dg.materialize(
+        [rfm_segments_asset], partition_key=nxt, resources=build_resources(settings), raise_on_error=False
+    )
+    assert not lonely.success
+    failure = next(e for e in lonely.all_events if e.is_step_failure)
+    assert "marts.customer_360 has no snapshot for 2025-03-02" in failure.event_specific_data.error.to_string()
