@@ -85,6 +85,8 @@ CREDIT_GRADE_ZH: dict[str, str] = {
 }
 #: credit_level -> Chinese.
 CREDIT_LEVEL_ZH: dict[str, str] = {"high": "高信用", "low": "低信用"}
+LOYALTY_LEVEL_ZH: dict[str, str] = {"high": "高忠诚度", "low": "低忠诚度"}
+SCALE_LEVEL_ZH: dict[str, str] = {"high": "大规模", "low": "小规模"}
 #: value_cell -> Chinese (seed 003 terms).
 VALUE_CELL_ZH: dict[str, str] = {code: s.label_zh for code, s in DIMENSIONS["current_potential"].items()}
 #: The tier_matrix views, in display order; each is a dimension of analytics.strategy.
@@ -192,11 +194,13 @@ CUSTOMER_TIERS = MartSchema(
         Col("credit_level", "VARCHAR", f"Credit {_HL}: high for grades in high_credit_grades (A, B)."),
         Col("credit_level_zh", "VARCHAR", "Credit level in Chinese: 高信用 / 低信用."),
         Col("loyalty_level", "VARCHAR", f"Loyalty {_HL}: high when loyalty_index >= loyalty_high_index (50)."),
+        Col("loyalty_level_zh", "VARCHAR", "Loyalty level in Chinese: 高忠诚度 / 低忠诚度."),
         Col(
             "scale_level",
             "VARCHAR",
             f"Scale {_HL} (high = large): top scale_top_share by net_monetary_12m (tie-aware), or organisations with >= scale_min_employees staff.",
         ),
+        Col("scale_level_zh", "VARCHAR", "Scale level in Chinese: 大规模 / 小规模."),
         Col("credit_loyalty_cell", "VARCHAR", "Credit x loyalty cell, credit letter first: HH, HL, LH, LL."),
         Col("scale_loyalty_cell", "VARCHAR", "Scale x loyalty cell, scale letter first: HH, HL, LH, LL."),
         Col(
@@ -374,7 +378,9 @@ def customer_tiers(
         credit_level=_level(t.credit_high),
         credit_level_zh=ibis.ifelse(t.credit_high, CREDIT_LEVEL_ZH["high"], CREDIT_LEVEL_ZH["low"]),
         loyalty_level=_level(t.loyal),
+        loyalty_level_zh=ibis.ifelse(t.loyal, LOYALTY_LEVEL_ZH["high"], LOYALTY_LEVEL_ZH["low"]),
         scale_level=_level(t.large),
+        scale_level_zh=ibis.ifelse(t.large, SCALE_LEVEL_ZH["high"], SCALE_LEVEL_ZH["low"]),
         credit_loyalty_cell=_hl(t.credit_high) + _hl(t.loyal),
         scale_loyalty_cell=_hl(t.large) + _hl(t.loyal),
         cube_cell=cube,

@@ -56,6 +56,8 @@ from analytics.schema import Col, MartSchema, as_of_col, version_col
 
 # ruff: noqa: E501  (column descriptions are documentation; keep them on one line)
 
+MEASURE_ZH: dict[str, str] = {"revenue": "收入", "profit": "利润"}
+
 TIER_ZH: dict[str, str] = {
     "platinum": "白金客户",
     "gold": "黄金客户",
@@ -159,6 +161,7 @@ PARETO = MartSchema(
     columns=(
         as_of_col(),
         Col("measure", "VARCHAR", "revenue (net_monetary_12m) or profit (the value basis, profit_12m by default)."),
+        Col("measure_zh", "VARCHAR", "Measure in Chinese: 收入 / 利润."),
         Col("percentile", "BIGINT", "p = 1..pareto_points: the first ceil(p / points x n) customers by the measure."),
         Col("customers", "BIGINT", "Customers covered (cumulative count)."),
         Col("customer_share", "DOUBLE", "customers / buying customers of the snapshot."),
@@ -300,6 +303,7 @@ def pareto(c360: ir.Table, params: ValueParams | None = None, *, settings_versio
     return joined.select(
         as_of_date=joined.as_of_date,
         measure=joined.measure,
+        measure_zh=joined.measure.substitute(MEASURE_ZH),
         percentile=joined.percentile.cast("int64"),
         customers=joined.customers.cast("int64"),
         customer_share=joined.customers.cast("float64") / joined.n.cast("float64"),
