@@ -8,7 +8,7 @@ export DAGSTER_HOME := $(CURDIR)/.dagster_home
 export GX_ANALYTICS_ENABLED := False
 export DAGSTER_DISABLE_TELEMETRY := 1
 
-.PHONY: run test dev lint format install clean demo-data
+.PHONY: run test dev lint format install clean demo-data bench
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -32,6 +32,11 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest -q
+
+## make bench: benchmarks against peers measured in the same run (not tests; results in bench/results/)
+CUSTOMERS ?= 1000000
+bench: $(STAMP)
+	$(BIN)/python -m bench.clv_bench --customers $(CUSTOMERS)
 
 ## make dev: the Dagster UI on the same warehouse and instance (http://127.0.0.1:3000)
 dev: $(STAMP) $(DAGSTER_HOME)/dagster.yaml

@@ -124,3 +124,43 @@ def retention_heatmap(retention: pd.DataFrame) -> dg.MetadataValue:
     ax.set_xlabel("months since first purchase")
     ax.set_title("Cohort retention")
     return _png(fig, "Cohort retention")
+
+
+def clv_distribution(clv: pd.DataFrame) -> dg.MetadataValue:
+    """Model CLV of the buying customers: histogram, and the share of value by tier."""
+    values = clv.clv_model.dropna().astype(float)
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    if len(values):
+        top = float(np.quantile(values, 0.99)) or 1.0
+        ax.hist(values.clip(upper=top), bins=40, color="tab:purple")
+    ax.set_xlabel("model CLV, CNY (clipped at the 99th percentile)")
+    ax.set_ylabel("customers")
+    ax.set_title(f"CLV distribution ({len(values):,} customers)")
+    return _png(fig, "CLV distribution")
+
+
+def clv_calibration(validation: pd.DataFrame) -> dg.MetadataValue:
+    """Predicted vs actual mean holdout purchases by calibration frequency (the classic
+    BG/NBD calibration plot)."""
+    v = validation[validation.frequency_bucket != "all"].sort_values("bucket_order")
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    ax.plot(v.frequency_bucket, v.actual_mean.astype(float), marker="o", label="actual")
+    ax.plot(v.frequency_bucket, v.predicted_mean.astype(float), marker="s", linestyle="--", label="model")
+    ax.set_xlabel("repeat purchase days in the calibration period")
+    ax.set_ylabel("mean purchase days in the holdout")
+    ax.set_title("CLV calibration: holdout purchases by calibration frequency")
+    ax.legend()
+    return _png(fig, "CLV calibration")
+
+
+def clv_tracking(tracking: pd.DataFrame) -> dg.MetadataValue:
+    """Cumulative predicted vs actual repeat purchases over the holdout."""
+    t = tracking.sort_values("holdout_day")
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    ax.plot(t.holdout_day, t.actual_cumulative.astype(float), label="actual")
+    ax.plot(t.holdout_day, t.predicted_cumulative.astype(float), linestyle="--", label="model")
+    ax.set_xlabel("days after the calibration end")
+    ax.set_ylabel("cumulative repeat purchase days")
+    ax.set_title("CLV tracking over the holdout")
+    ax.legend()
+    return _png(fig, "CLV tracking")

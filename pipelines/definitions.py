@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from assets.clv import clv_assets
 from assets.customers import customer_assets
 from assets.ingest import ingest_assets
 from assets.lifecycle import lifecycle_assets
@@ -13,7 +14,7 @@ from pipelines.jobs import JOBS
 from pipelines.resources import build_resources
 
 #: Every asset, in layers: ingestion, then the marts.
-ALL_ASSETS = [*ingest_assets, *customer_assets, *value_assets, *lifecycle_assets, *strategy_assets]
+ALL_ASSETS = [*ingest_assets, *customer_assets, *value_assets, *lifecycle_assets, *strategy_assets, *clv_assets]
 
 defs = dg.Definitions(
     assets=ALL_ASSETS,

@@ -28,6 +28,7 @@ SECTIONS: tuple[tuple[str, str | None, tuple[str, ...]], ...] = (
     ("analytics.strategy", None, ("SEGMENT_STRATEGY",)),
     ("analytics.shopping", "ShoppingListParams", ("SHOPPING_LISTS",)),
     ("analytics.prospects", "ProspectParams", ("PROSPECTS",)),
+    ("analytics.clv_marts", "ClvParams", ("CLV", "CLV_MODELS", "CLV_VALIDATION", "CLV_TRACKING")),
 )
 
 #: settings section (YAML key) of each Params class
@@ -41,6 +42,7 @@ SETTINGS_KEY = {
     "LifecycleParams": "lifecycle",
     "ShoppingListParams": "shopping",
     "ProspectParams": "prospects",
+    "ClvParams": "clv",
 }
 
 OUT = Path(__file__).resolve().parent.parent / "docs" / "marts.md"

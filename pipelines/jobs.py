@@ -9,27 +9,22 @@ import datetime as dt
 
 import dagster as dg
 
-from pipelines.partitions import daily_partitions
-
 INGEST = dg.AssetSelection.key_prefixes(["staging"], ["quarantine"])
 MARTS = dg.AssetSelection.key_prefixes(["marts"])
 
 crm_daily = dg.define_asset_job(
     "crm_daily",
     selection=dg.AssetSelection.all(),
-    partitions_def=daily_partitions,
     description="Ingest every feed for the business day(s), then build the marts.",
 )
 crm_ingest = dg.define_asset_job(
     "crm_ingest",
     selection=INGEST,
-    partitions_def=daily_partitions,
     description="Ingest every feed for the business day(s): staging and quarantine.",
 )
 crm_marts = dg.define_asset_job(
     "crm_marts",
     selection=MARTS,
-    partitions_def=daily_partitions,
     description="Build the mart snapshots for the business day(s) from what staging holds.",
 )
 

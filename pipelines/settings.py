@@ -25,6 +25,7 @@ from pathlib import Path
 
 import yaml
 
+from analytics.clv_marts import ClvParams
 from analytics.customer360 import Customer360Params
 from analytics.identity import IdentityParams
 from analytics.lifecycle import LifecycleParams
@@ -70,6 +71,7 @@ class Settings:
     lifecycle: LifecycleParams = field(default_factory=LifecycleParams)
     shopping: ShoppingListParams = field(default_factory=ShoppingListParams)
     prospects: ProspectParams = field(default_factory=ProspectParams)
+    clv: ClvParams = field(default_factory=ClvParams)
 
     @property
     def version(self) -> str:

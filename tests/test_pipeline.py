@@ -41,6 +41,10 @@ EXPECTED_KEYS = {
             "segment_strategy",
             "shopping_lists",
             "prospects",
+            "clv",
+            "clv_models",
+            "clv_validation",
+            "clv_tracking",
         )
     ),
 }
