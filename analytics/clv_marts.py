@@ -190,7 +190,7 @@ CLV = MartSchema(
         Col(
             "avg_purchase_value",
             _M,
-            "Mean value per purchase day: max(net_monetary, 0) / purchase_days, CNY (the Gamma-Gamma input m, first purchase included).",
+            "Gamma-Gamma input m, CNY: the mean value of the repeat purchase days (avg_repeat_value); one-time buyers: max(net_monetary, 0) / purchase_days.",
         ),
         Col(
             "p_alive",
@@ -372,10 +372,16 @@ def _buyers(c360: ir.Table) -> ir.Table:
 
 
 def _mean_value_cents(t: ir.Table) -> ir.IntegerValue:
-    """max(net_monetary, 0) / purchase_days in whole cents: an exact join key for the spend scores."""
+    """Gamma-Gamma's m in whole cents (an exact join key for the spend scores): the mean value
+    of the repeat purchase days (customer 360 avg_repeat_value), as in Fader-Hardie-Lee, where
+    the first transaction is left out; for one-time buyers (whose expected spend does not
+    depend on m) max(net_monetary, 0) / purchase_days."""
     net = ibis.greatest(t.net_monetary.cast("float64").fill_null(0.0), 0.0)
     days = t.purchase_days.cast("float64")
-    return ibis.ifelse(days > 0, (net * 100.0 / days).round(), ibis.null("float64")).cast("int64")
+    fallback = ibis.ifelse(days > 0, (net * 100.0 / days).round(), ibis.null("float64"))
+    repeat = (t.avg_repeat_value.cast("float64") * 100.0).round()
+    use = (t.avg_repeat_value.fill_null(0) > 0) & (t.frequency > 0)
+    return ibis.ifelse(use, repeat, fallback).cast("int64")
 
 
 def clv_inputs(c360: ir.Table) -> ir.Table:

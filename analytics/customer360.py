@@ -158,6 +158,11 @@ CUSTOMER_360 = MartSchema(
         Col("net_monetary_prev_12m", _M, "Net value in the 365 days before those, CNY."),
         Col("avg_order_value", _M, "gross_amount / order_count, CNY; null without orders."),
         Col("max_order_value", _M, "Largest completed order value, CNY; null without orders."),
+        Col(
+            "avg_repeat_value",
+            _M,
+            "Mean completed value per repeat purchase day (after the first), CNY; null without repeat purchases (Gamma-Gamma's m).",
+        ),
         Col("category_count", "BIGINT", "Distinct product categories bought (category breadth)."),
         Col("discount_share", "DOUBLE", "Discount granted / list value of completed lines; null without orders."),
         Col(
@@ -343,7 +348,9 @@ def _gaps(days: ir.Table) -> ir.Table:
     last = ibis.row_number().over(group_by=[d.as_of_date, d.customer_key], order_by=d.purchase_date.desc())
     d = d.mutate(_last=last)
     return d.group_by(["as_of_date", "customer_key"]).aggregate(
-        max_gap_days=d._gap.max(), last_gap_days=d._gap.max(where=d._last == 0)
+        max_gap_days=d._gap.max(),
+        last_gap_days=d._gap.max(where=d._last == 0),
+        repeat_value=d.net_amount.sum(where=d._gap.notnull()),
     )
 
 
@@ -517,6 +524,7 @@ def customer_360(
         net_monetary_prev_12m=(money("sold_prev") - money("returned_prev")).cast(_DEC),
         avg_order_value=ibis.ifelse(n("order_count") > 0, (gross / n("order_count")).cast(_DEC), ibis.null(_DEC)),
         max_order_value=j.max_order_value.cast(_DEC),
+        avg_repeat_value=ibis.ifelse(frequency > 0, (j.repeat_value / frequency).cast(_DEC), ibis.null(_DEC)),
         category_count=n("category_count"),
         discount_share=_ratio(j.discount_total.fill_null(z), j.list_total.fill_null(z)),
         full_price_share=_ratio(n("full_price_lines"), n("lines_done")),

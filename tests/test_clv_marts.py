@@ -170,6 +170,7 @@ def buyer(key: str, x: int, t_x: int, age: int, net: float = 0.0, **override) ->
         "age_days": age,
         "purchase_days": x + 1,
         "net_monetary": net,
+        "avg_repeat_value": None,
         **override,
     }
 
@@ -182,6 +183,7 @@ def test_compression_counts_unique_rows_per_snapshot(con):
         buyer("c", 2, 20, 40, 100),
         buyer("d", 2, 20, 40, 100),
         buyer("e", 1, 5, 40, -10),
+        buyer("f", 3, 30, 40, 500, avg_repeat_value=Decimal("45.50")),
         prospect("p", frequency=None, recency_days=None),
         buyer("a", 0, 0, 41, as_of_date=later),
     ]
@@ -191,16 +193,19 @@ def test_compression_counts_unique_rows_per_snapshot(con):
         [0, 0, 10, 2],
         [1, 5, 40, 1],
         [2, 20, 40, 2],
+        [3, 30, 40, 1],
         [0, 0, 41, 1],
     ]
-    assert [d.date() for d in triples.as_of_date] == [AS_OF, AS_OF, AS_OF, later]
+    assert [d.date() for d in triples.as_of_date] == [AS_OF, AS_OF, AS_OF, AS_OF, later]
     spend = run(con, spend_inputs(c), ["as_of_date", "frequency", "mean_value_cents"])
-    # 100.00 / 3 days = 33.33; negative net spend counts as 0
+    # without avg_repeat_value: 100.00 / 3 days = 33.33; negative net spend counts as 0;
+    # with it (f), m is the mean value of the repeat purchase days
     assert spend.drop(columns="as_of_date").values.tolist() == [
         [0, 5000, 1],
         [0, 7000, 1],
         [1, 0, 1],
         [2, 3333, 2],
+        [3, 4550, 1],
         [0, 0, 1],
     ]
 

@@ -221,6 +221,7 @@ def test_every_field_of_a_hand_computed_customer(fixture_con):
         "net_monetary_prev_12m": Decimal("0.00"),
         "avg_order_value": Decimal("63.33"),
         "max_order_value": Decimal("110.00"),
+        "avg_repeat_value": Decimal("80.00"),  # Mar 10: 50 + 30
         "category_count": 4,
         "discount_share": 0.05,
         "full_price_share": 0.75,
