@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 import ibis
 import ibis.expr.types as ir
 
+from analytics.asof import known, newest
 from analytics.schema import Col, MartSchema, as_of_col, version_col
 
 # ruff: noqa: E501  (column descriptions are documentation; keep them on one line)
@@ -247,20 +248,6 @@ YEAR_DAYS = 365
 _DEC = "decimal(18, 2)"
 
 
-def _known(events: ir.Table, as_of: ir.Table) -> ir.Table:
-    """Events whose business date and delivery day are on or before each as-of date."""
-    return events.join(as_of, (events.business_date <= as_of.as_of_date) & (events._partition_date <= as_of.as_of_date))
-
-
-def _newest(rows: ir.Table, key: str) -> ir.Table:
-    """The newest delivered version of each `key` per as-of date (mutable feeds)."""
-    n = ibis.row_number().over(
-        group_by=[rows.as_of_date, rows[key]],
-        order_by=[rows._partition_date.desc(), rows._source_file.desc(), rows._source_line.desc()],
-    )
-    return rows.mutate(_v=n).filter(lambda t: t._v == 0).drop("_v")
-
-
 def _keyed(events: ir.Table, identity: ir.Table) -> ir.Table:
     """Attach customer_key by (as_of_date, customer_ref); events of unknown records drop out
     here, which the router already prevents (UNKNOWN_CUSTOMER is quarantined)."""
@@ -270,7 +257,7 @@ def _keyed(events: ir.Table, identity: ir.Table) -> ir.Table:
 
 def keyed_lines(orders: ir.Table, identity: ir.Table, as_of: ir.Table) -> ir.Table:
     """Order lines known by each as-of date, with the customer_key of their record."""
-    return _keyed(_known(orders, as_of), identity)
+    return _keyed(known(orders, as_of), identity)
 
 
 def _dec(value: ir.Value) -> ir.DecimalValue:
@@ -355,7 +342,7 @@ def _gaps(days: ir.Table) -> ir.Table:
 
 
 def _payment_facts(payments: ir.Table, identity: ir.Table, as_of: ir.Table) -> ir.Table:
-    inv = _newest(_known(payments, as_of), "invoice_id")
+    inv = newest(known(payments, as_of), "invoice_id")
     inv = _keyed(inv, identity)
     paid = inv.paid_date.notnull() & (inv.paid_date <= inv.as_of_date)
     t = inv.mutate(
@@ -378,7 +365,7 @@ def _payment_facts(payments: ir.Table, identity: ir.Table, as_of: ir.Table) -> i
 
 
 def _interaction_facts(interactions: ir.Table, identity: ir.Table, as_of: ir.Table) -> ir.Table:
-    t = _keyed(_known(interactions, as_of), identity)
+    t = _keyed(known(interactions, as_of), identity)
     in12 = t.business_date > (t.as_of_date - ibis.interval(days=YEAR_DAYS))
     t = t.mutate(_in12=in12)
     return t.group_by(["as_of_date", "customer_key"]).aggregate(
@@ -392,7 +379,7 @@ def _interaction_facts(interactions: ir.Table, identity: ir.Table, as_of: ir.Tab
 
 
 def _survey_facts(surveys: ir.Table, identity: ir.Table, as_of: ir.Table) -> ir.Table:
-    s = _known(surveys, as_of)
+    s = known(surveys, as_of)
     valid = ~(s.is_speeder | s.is_straightliner | s.failed_attention | s.is_duplicate_respondent)
     s = _keyed(s.filter(s.customer_ref.notnull() & valid), identity)
     latest = ibis.row_number().over(

@@ -38,6 +38,7 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
+from analytics.asof import known, newest
 from analytics.schema import Col, MartSchema, as_of_col, version_col
 
 RULES: tuple[str, ...] = ("phone", "email", "tax_id")
@@ -124,15 +125,7 @@ NORMALISERS = {"phone": normalise_phone, "email": normalise_email, "tax_id": nor
 
 def current_records(customers: ir.Table, as_of: ir.Table) -> ir.Table:
     """The newest version of every customer record delivered by each as-of date."""
-    known = customers.join(
-        as_of,
-        (customers._partition_date <= as_of.as_of_date) & (customers.business_date <= as_of.as_of_date),
-    )
-    newest = ibis.row_number().over(
-        group_by=[known.as_of_date, known.customer_ref],
-        order_by=[known._partition_date.desc(), known._source_file.desc(), known._source_line.desc()],
-    )
-    return known.mutate(_version=newest).filter(lambda t: t._version == 0).drop("_version")
+    return newest(known(customers, as_of), "customer_ref")
 
 
 def _identifiers(records: ir.Table, params: IdentityParams) -> ir.Table:
