@@ -96,13 +96,13 @@ def run_ours(summary: pd.DataFrame) -> tuple[dict[str, float], pd.Series]:
                 n=table.count(), m_sum=table.monetary_value.sum(where=table.frequency > 0)
             )
         )
+        repeat = table.filter(table.frequency > 0)
+        spend_rows = con.execute(repeat.group_by(["frequency", "monetary_value"]).aggregate(n=repeat.count()))
         out["compress_in_engine"] = time.perf_counter() - t0
         out["unique_rows"] = float(len(unique))
         t0 = time.perf_counter()
         bg = BetaGeoFitter().fit(unique.frequency, unique.recency, unique["T"], weights=unique.n)
         out["fit_bgnbd"] = time.perf_counter() - t0
-        repeat = table.filter(table.frequency > 0)
-        spend_rows = con.execute(repeat.group_by(["frequency", "monetary_value"]).aggregate(n=repeat.count()))
         t0 = time.perf_counter()
         gg = GammaGammaFitter().fit(spend_rows.frequency, spend_rows.monetary_value, weights=spend_rows.n)
         out["fit_gamma_gamma"] = time.perf_counter() - t0
@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"simulated {len(summary):,} customers in {time.perf_counter() - t0:.1f}s", flush=True)
     ours, our_clv = run_ours(summary)
     ours["total"] = sum(v for k, v in ours.items() if k not in ("unique_rows", "nan_scores"))
-    print("ours     ", json.dumps({k: round(v, 3) for k, v in ours.items()}), flush=True)
+    print("ours     ", json.dumps({k: float(f"{v:.4g}") for k, v in ours.items()}), flush=True)
     peer = None
     if not args.skip_peer:
         peer, peer_clv = run_lifetimes(summary)
@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         rel = (both.ours - both.peer).abs() / both.peer.abs().clip(lower=1e-9)
         peer["clv_max_rel_diff_vs_ours"] = float(rel.max())
         peer["total"] = sum(v for k, v in peer.items() if k not in ("nan_scores", "clv_max_rel_diff_vs_ours"))
-        print("lifetimes", json.dumps({k: round(v, 3) for k, v in peer.items()}), flush=True)
+        print("lifetimes", json.dumps({k: float(f"{v:.4g}") for k, v in peer.items()}), flush=True)
         print(f"ratio lifetimes / ours (total wall time): {peer['total'] / ours['total']:.1f}x", flush=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%dT%H%M%S")

@@ -393,8 +393,8 @@ def test_compressed_optimum_is_the_optimum_of_the_per_customer_likelihood(cdnow,
     model = fitted["bgnbd"]
     args = [cdnow[c].to_numpy() for c in ("frequency", "recency", "T")]
     ll, grad = clv_fitters._bg_log_likelihood(model.params_.to_numpy(), *args, modified=False, gradient=True)
-    assert ll.sum() == pytest.approx(model.log_likelihood_, rel=1e-12)
-    log_gradient = grad.sum(axis=1) * model.params_.to_numpy()  # d LL / d log(param), summed over customers
+    assert ll == pytest.approx(model.log_likelihood_, rel=1e-12)
+    log_gradient = grad * model.params_.to_numpy()  # d LL / d log(param), summed over customers
     assert np.abs(log_gradient).max() < 1e-3
 
 
@@ -487,3 +487,71 @@ def test_unfitted_model_says_so():
     with pytest.raises(ValueError, match="has not been fit"):
         BetaGeoFitter().conditional_probability_alive(1, 1.0, 2.0)
     assert repr(BetaGeoFitter()) == "<analytics.clv.BetaGeoFitter>"
+
+
+# --- the fast paths: per-level sums, distinct rows, all horizons at once -----------------------
+
+
+def _levels_and_rows(seed: int, n: int = 400) -> tuple[np.ndarray, ...]:
+    """Histories with few distinct x and T (summed per level) and continuous spend (summed per row)."""
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 6, n).astype(float)
+    T = rng.integers(10, 40, n).astype(float)
+    t_x = np.where(x > 0, np.floor(rng.uniform(0, 1, n) * T), 0.0)
+    spend = rng.gamma(3.0, 10.0, n)
+    weights = rng.integers(1, 5, n).astype(float)
+    return x, t_x, T, spend, weights
+
+
+@pytest.mark.parametrize("modified", [False, True])
+def test_bg_gradient_is_the_derivative_of_the_weighted_log_likelihood(modified):
+    x, t_x, T, _, w = _levels_and_rows(1)
+    params = np.array([0.7, 9.0, 0.6, 2.5])
+
+    def ll(theta):
+        return clv_fitters._bg_log_likelihood(theta, x, t_x, T, modified, w)[0]
+
+    _, grad = clv_fitters._bg_log_likelihood(params, x, t_x, T, modified, w, gradient=True)
+    numeric = [(ll(params + e) - ll(params - e)) / 2e-6 for e in np.eye(4) * 1e-6]
+    np.testing.assert_allclose(grad, numeric, rtol=1e-5, atol=1e-5)
+    rows = sum(
+        clv_fitters._bg_log_likelihood(params, x[i : i + 1], t_x[i : i + 1], T[i : i + 1], modified)[0] * w[i]
+        for i in range(x.size)
+    )
+    assert ll(params) == pytest.approx(rows, rel=1e-12)  # per level = per row
+
+
+def test_gamma_gamma_gradient_is_the_derivative_of_the_weighted_log_likelihood():
+    x, _, _, spend, w = _levels_and_rows(2)
+    x = x + 1.0
+    params = np.array([4.0, 3.0, 20.0])
+
+    def ll(theta):
+        return clv_fitters._gamma_gamma_log_likelihood(theta, x, spend, w)[0]
+
+    _, grad = clv_fitters._gamma_gamma_log_likelihood(params, x, spend, w, gradient=True)
+    numeric = [(ll(params + e) - ll(params - e)) / 2e-6 for e in np.eye(3) * 1e-6]
+    np.testing.assert_allclose(grad, numeric, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("key_limit", [2.0**62, 1.0])  # 1.0: the row-wise fallback for too many combinations
+def test_distinct_rows_equal_numpy_unique(monkeypatch, key_limit):
+    monkeypatch.setattr(clv_fitters, "_KEY_LIMIT", key_limit)
+    x, t_x, T, _, w = _levels_and_rows(3)
+    (ux, utx, uT), counts = clv_fitters._compress([x, t_x, T], w)
+    expected, inverse = np.unique(np.column_stack([x, t_x, T]), axis=0, return_inverse=True)
+    np.testing.assert_array_equal(np.column_stack([ux.values, utx.values, uT.values]), expected)
+    np.testing.assert_array_equal(counts, np.bincount(inverse.ravel(), weights=w))
+    for column in (ux, utx, uT):
+        np.testing.assert_array_equal(column.levels[column.codes], column.values)
+
+
+@pytest.mark.parametrize("name", list(TRANSACTION_MODELS))
+def test_all_horizons_at_once_equal_one_horizon_at_a_time(cdnow, fitted, name):
+    model = fitted[name]
+    args = [cdnow[c].to_numpy() for c in ("frequency", "recency", "T")]
+    horizons = np.array([0.0, 4.345, 26.0, 52.0, 520.0])
+    together = model.cumulative_expected_purchases(horizons, *args)
+    one_by_one = np.stack([model.conditional_expected_number_of_purchases_up_to_time(h, *args) for h in horizons])
+    np.testing.assert_allclose(together, one_by_one, rtol=1e-12, atol=0)
+    assert model.cumulative_expected_purchases(horizons, 2.0, 30.0, 38.0).shape == (5,)

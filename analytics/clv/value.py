@@ -50,12 +50,14 @@ def customer_lifetime_value(
     predict = transaction_prediction_model.conditional_expected_number_of_purchases_up_to_time
     x, t_x, age, spend = (np.asarray(v, dtype=float) for v in (frequency, recency, T, monetary_value))
 
-    previous = np.asarray(predict(0.0, x, t_x, age), dtype=float)
+    horizons = np.arange(time + 1) * factor
+    if hasattr(transaction_prediction_model, "cumulative_expected_purchases"):  # ours: all horizons in one pass
+        cumulative = transaction_prediction_model.cumulative_expected_purchases(horizons, x, t_x, age)
+    else:
+        cumulative = np.stack([np.asarray(predict(h, x, t_x, age), dtype=float) for h in horizons])
     clv = np.zeros(np.broadcast_shapes(x.shape, t_x.shape, age.shape, spend.shape))
     for month in range(1, time + 1):
-        cumulative = np.asarray(predict(month * factor, x, t_x, age), dtype=float)
-        clv = clv + spend * (cumulative - previous) / (1.0 + discount_rate) ** month
-        previous = cumulative
+        clv = clv + spend * (cumulative[month] - cumulative[month - 1]) / (1.0 + discount_rate) ** month
 
     for value in (frequency, recency, T, monetary_value):
         if isinstance(value, pd.Series):
