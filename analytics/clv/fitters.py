@@ -17,6 +17,11 @@ import. What differs from lifetimes, on purpose:
   fitting (unique (frequency, monetary_value) for Gamma-Gamma). The log-likelihood is a sum
   over customers, so a weighted sum over unique rows is the same function and has the same
   optimum; with daily or weekly data it is several times faster.
+- Terms that depend on one column only (the gamma functions of x, log(alpha + T)) are
+  evaluated once per distinct value and summed with that value's total weight; one pass
+  gives the likelihood and its gradient; CLV's monthly horizons share one P(alive) and one
+  evaluation per distinct (x, T). On 10^6 customers this is ~9x faster than lifetimes
+  (``make bench``).
 - Likelihoods and predictions are evaluated in log space. The Gauss hypergeometric terms
   are rewritten with Euler's transformation so that their parameters stay small (no
   overflow for large frequency), and where scipy's ``hyp2f1`` still fails (inf/NaN, or a
