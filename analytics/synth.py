@@ -62,6 +62,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from analytics import _names as names
+from analytics.satisfaction.measures import KANO_CATEGORIES, KANO_TABLE  # one table for planting and scoring
 from quality import reasons
 from quality.contracts import (
     CONTACT_ROLES,
@@ -113,9 +114,6 @@ ITEM_LATENT: dict[str, str] = {
     "price_tolerance": "LOYALTY",
     "recommend": "LOYALTY",
 }
-KANO_CATEGORIES: tuple[str, ...] = ("M", "O", "A", "I", "R", "Q")
-#: Kano evaluation table, rows = functional answer 1..5, columns = dysfunctional 1..5
-KANO_TABLE: tuple[str, ...] = ("QAAAO", "RIIIM", "RIIIM", "RIIIM", "RRRRQ")
 SECONDS_PER_DAY = 86_400
 ID_DIGITS = 10
 
