@@ -462,13 +462,6 @@ def _pareto_log_likelihood(
     )
 
 
-def _pareto_conditional_expectation(
-    params: Params, t: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray
-) -> np.ndarray:
-    """E[purchases in (T, T+t]] (note 009 eq. 41): P(alive) x ``_pareto_per_alive``."""
-    return expit(-_pareto_log_odds_dead(params, x, t_x, T)) * _pareto_per_alive(params, t, x, T)
-
-
 def _pareto_per_alive(params: Params, t: np.ndarray, x: np.ndarray, T: np.ndarray) -> np.ndarray:
     """(r+x)(beta+T)/(alpha+T) [1 - ((beta+T)/(beta+T+t))^(s-1)]/(s-1), with its limit at s = 1."""
     r, alpha, s, beta = params
@@ -576,6 +569,14 @@ def _check_transaction_inputs(frequency: np.ndarray, recency: np.ndarray, T: np.
         raise ValueError("There exist negative recency (ex: last order set before first order)")
     if np.any(frequency != np.round(frequency)) or np.any(frequency < 0):
         raise ValueError("There exist non-integer values in the frequency vector.")
+
+
+def _check_weights(weights: ArrayLike | None, x: np.ndarray) -> np.ndarray:
+    """Customers per row (default 1 each): finite, non-negative, one per row, not all zero."""
+    w = np.ones_like(x) if weights is None else _as_float_array(weights)
+    if w.shape != x.shape or np.any(w < 0) or not np.isfinite(w).all() or w.sum() <= 0:
+        raise ValueError("weights must be finite, non-negative, one per row and not all zero.")
+    return w
 
 
 class BaseFitter:
@@ -793,9 +794,7 @@ class _TransactionFitter(BaseFitter):
         t_x = _as_float_array(recency)
         age = _as_float_array(T)
         _check_transaction_inputs(x, t_x, age)
-        w = np.ones_like(x) if weights is None else _as_float_array(weights)
-        if w.shape != x.shape or np.any(w < 0) or not np.isfinite(w).all() or w.sum() <= 0:
-            raise ValueError("weights must be finite, non-negative, one per row and not all zero.")
+        w = _check_weights(weights, x)
         self.data = pd.DataFrame({"frequency": x, "recency": t_x, "T": age, "weights": w}, index=index)
         self.n_customers_ = float(w.sum())
 
@@ -1016,9 +1015,7 @@ class GammaGammaFitter(BaseFitter):
             raise ValueError("There exist non-positive (<= 0) values in the monetary_value vector.")
         if np.any(x <= 0):
             raise ValueError("Gamma-Gamma needs repeat buyers only: frequency must be > 0.")
-        w = np.ones_like(x) if weights is None else _as_float_array(weights)
-        if w.shape != x.shape or np.any(w < 0) or w.sum() <= 0:
-            raise ValueError("weights must be non-negative, one per row and not all zero.")
+        w = _check_weights(weights, x)
         self.data = pd.DataFrame({"monetary_value": m, "frequency": x, "weights": w}, index=index)
         self.n_customers_ = float(w.sum())
         (ux, um), counts = _compress([x, m], w)

@@ -36,6 +36,8 @@ with the weights of the pooled fit keeps segments comparable: they differ only i
 
 from __future__ import annotations
 
+import itertools
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -83,6 +85,8 @@ class PLSPathModel:
         self._validate()
         self.latent_ = list(self.outer)
         self.items_ = [item for items in self.outer.values() for item in items]
+        sizes = np.cumsum([0, *(len(items) for items in self.outer.values())])
+        self._blocks = [np.arange(a, b) for a, b in itertools.pairwise(sizes)]  # item columns per block
         k = len(self.latent_)
         self._adjacency = np.zeros((k, k))  # [from, to] = 1 for a path
         for a, b in self.inner:
@@ -168,13 +172,6 @@ class PLSPathModel:
         centred = raw - raw.mean(axis=0)
         return centred / raw.std(axis=0, ddof=1) if self.scaled else centred
 
-    def _blocks(self) -> list[np.ndarray]:
-        out, start = [], 0
-        for items in self.outer.values():
-            out.append(np.arange(start, start + len(items)))
-            start += len(items)
-        return out
-
     def _inner_weights(self, scores: np.ndarray) -> np.ndarray:
         """e[i, j]: how much neighbour i contributes to the inner estimate of j."""
         corr = np.corrcoef(scores, rowvar=False)
@@ -194,7 +191,7 @@ class PLSPathModel:
         return e
 
     def _estimate(self, x: np.ndarray, start: list[np.ndarray] | None = None) -> _Estimate:
-        blocks = self._blocks()
+        blocks = self._blocks
         n = x.shape[0]
 
         def scaled_scores(weights: list[np.ndarray]) -> tuple[list[np.ndarray], np.ndarray]:
@@ -247,8 +244,6 @@ class PLSPathModel:
         est = self._estimate(x)
         self.converged_, self.n_iter_ = est.converged, est.iterations
         if not est.converged:
-            import warnings
-
             warnings.warn(
                 f"PLS did not converge in {self.max_iter} iterations (tol {self.tol})", RuntimeWarning, stacklevel=2
             )
@@ -281,7 +276,7 @@ class PLSPathModel:
     def _quality(self, x: np.ndarray) -> None:
         """AVE, composite reliability, Cronbach's alpha per block and the GoF index."""
         ave, rho, alpha = {}, {}, {}
-        for lv, b in zip(self.latent_, self._blocks(), strict=True):
+        for lv, b in zip(self.latent_, self._blocks, strict=True):
             lam = self.loadings_.iloc[b].to_numpy()
             ave[lv] = float(np.mean(lam**2))
             rho[lv] = float(lam.sum() ** 2 / (lam.sum() ** 2 + np.sum(1 - lam**2)))
