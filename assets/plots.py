@@ -1,5 +1,6 @@
 """Plots for the asset metadata: the pictures a CRM analyst looks at instead of a table
-(RFM heatmap, Pareto curve, tier-matrix grid, lifecycle funnel, value groups).
+(RFM heatmap, Pareto curve, tier-matrix grid, lifecycle funnel, value groups, CLV,
+satisfaction index by wave, Kano Better / Worse, IPA quadrants).
 
 Each function takes the last snapshot of a mart as a pandas frame and returns a
 Dagster markdown value with the PNG embedded, so the plot travels with the
@@ -164,3 +165,71 @@ def clv_tracking(tracking: pd.DataFrame) -> dg.MetadataValue:
     ax.set_title("CLV tracking over the holdout")
     ax.legend()
     return _png(fig, "CLV tracking")
+
+
+def _quadrant_labels(ax, top_left: str, top_right: str, bottom_left: str, bottom_right: str) -> None:
+    corners = {(0.03, 0.97): top_left, (0.97, 0.97): top_right, (0.03, 0.03): bottom_left, (0.97, 0.03): bottom_right}
+    for (x, y), text in corners.items():
+        ha, va = ("right" if x > 0.5 else "left"), ("top" if y > 0.5 else "bottom")
+        ax.text(x, y, text, transform=ax.transAxes, fontsize=8, color="grey", ha=ha, va=va)
+
+
+def satisfaction_by_wave(index: pd.DataFrame) -> dg.MetadataValue | None:
+    """The 0-100 index of every latent variable per wave (all respondents), with its interval."""
+    t = index[(index.segment_type == "all") & (index.wave != "all") & index["index"].notna()]
+    if t.empty:
+        return None
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for latent, part in t.groupby("latent"):
+        part = part.sort_values("wave")
+        y = part["index"].astype(float).to_numpy()
+        err = np.vstack([y - part.lower.astype(float).to_numpy(), part.upper.astype(float).to_numpy() - y])
+        ax.errorbar(part.wave, y, yerr=np.nan_to_num(err), marker="o", capsize=3, label=latent)
+    ax.set_ylabel("index (0-100)")
+    ax.set_xlabel("wave")
+    ax.set_title(f"Satisfaction index by wave ({t.model.iloc[0]}, {int(t.n.max())} responses at most)")
+    ax.legend(fontsize=8)
+    return _png(fig, "Satisfaction index by wave")
+
+
+def kano_better_worse(kano: pd.DataFrame) -> dg.MetadataValue | None:
+    """Better against |Worse| per attribute (all waves, all respondents), labelled with its category."""
+    t = kano[(kano.wave == "all") & (kano.segment_type == "all") & kano.better.notna()]
+    if t.empty:
+        return None
+    fig, ax = plt.subplots(figsize=(6, 5))
+    x, y = t.worse.astype(float).abs().to_numpy(), t.better.astype(float).to_numpy()
+    ax.scatter(x, y, color="tab:blue")
+    for xi, yi, name, cat in zip(x, y, t.attribute, t.category, strict=True):
+        ax.annotate(f"{name} ({cat})", (xi, yi), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    ax.axvline(0.5, color="grey", linewidth=0.8)
+    ax.axhline(0.5, color="grey", linewidth=0.8)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("|Worse|: dissatisfaction if absent")
+    ax.set_ylabel("Better: satisfaction if present")
+    _quadrant_labels(ax, "attractive", "one-dimensional", "indifferent", "must-be")
+    ax.set_title("Kano: Better / Worse per attribute (all waves)")
+    return _png(fig, "Kano Better/Worse")
+
+
+def ipa_quadrants(ipa: pd.DataFrame) -> dg.MetadataValue | None:
+    """Importance against performance per attribute (all waves, stated importance when
+    reported), with the crosshair and the four areas."""
+    t = ipa[ipa.wave == "all"]
+    if t.empty:
+        return None
+    method = "stated" if (t.importance_method == "stated").any() else t.importance_method.iloc[0]
+    t = t[t.importance_method == method]
+    fig, ax = plt.subplots(figsize=(6, 5))
+    x, y = t.performance.astype(float).to_numpy(), t.importance.astype(float).to_numpy()
+    ax.scatter(x, y, color="tab:red")
+    for xi, yi, name in zip(x, y, t.attribute, strict=True):
+        ax.annotate(name, (xi, yi), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    ax.axvline(float(t.performance_crosshair.iloc[0]), color="grey", linewidth=0.8)
+    ax.axhline(float(t.importance_crosshair.iloc[0]), color="grey", linewidth=0.8)
+    _quadrant_labels(ax, "concentrate here", "keep up", "low priority", "possible overkill")
+    ax.set_xlabel("performance (mean, 1-10)")
+    ax.set_ylabel(f"importance ({method})")
+    ax.set_title("Importance-performance areas (all waves)")
+    return _png(fig, "IPA quadrants")

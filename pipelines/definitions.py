@@ -8,13 +8,22 @@ from assets.clv import clv_assets
 from assets.customers import customer_assets
 from assets.ingest import ingest_assets
 from assets.lifecycle import lifecycle_assets
+from assets.satisfaction import satisfaction_assets
 from assets.strategy import strategy_assets
 from assets.value import value_assets
 from pipelines.jobs import JOBS
 from pipelines.resources import build_resources
 
 #: Every asset, in layers: ingestion, then the marts.
-ALL_ASSETS = [*ingest_assets, *customer_assets, *value_assets, *lifecycle_assets, *strategy_assets, *clv_assets]
+ALL_ASSETS = [
+    *ingest_assets,
+    *customer_assets,
+    *value_assets,
+    *lifecycle_assets,
+    *strategy_assets,
+    *clv_assets,
+    *satisfaction_assets,
+]
 
 defs = dg.Definitions(
     assets=ALL_ASSETS,

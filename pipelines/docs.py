@@ -29,6 +29,21 @@ SECTIONS: tuple[tuple[str, str | None, tuple[str, ...]], ...] = (
     ("analytics.shopping", "ShoppingListParams", ("SHOPPING_LISTS",)),
     ("analytics.prospects", "ProspectParams", ("PROSPECTS",)),
     ("analytics.clv_marts", "ClvParams", ("CLV", "CLV_MODELS", "CLV_VALIDATION", "CLV_TRACKING")),
+    (
+        "analytics.satisfaction.marts",
+        "SatisfactionParams",
+        (
+            "SURVEY_EXCLUSIONS",
+            "SATISFACTION_INDEX",
+            "SATISFACTION_PATHS",
+            "CSD",
+            "NPS",
+            "KANO",
+            "IPA",
+            "SURVEY_COVERAGE",
+            "SATISFACTION_LOYALTY",
+        ),
+    ),
 )
 
 #: settings section (YAML key) of each Params class
@@ -43,6 +58,7 @@ SETTINGS_KEY = {
     "ShoppingListParams": "shopping",
     "ProspectParams": "prospects",
     "ClvParams": "clv",
+    "SatisfactionParams": "satisfaction",
 }
 
 OUT = Path(__file__).resolve().parent.parent / "docs" / "marts.md"

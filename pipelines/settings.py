@@ -32,6 +32,7 @@ from analytics.lifecycle import LifecycleParams
 from analytics.loyalty import LoyaltyParams
 from analytics.prospects import ProspectParams
 from analytics.rfm import RFMParams
+from analytics.satisfaction.marts import SatisfactionParams
 from analytics.shopping import ShoppingListParams
 from analytics.tiers import TierMatrixParams
 from analytics.value import ValueParams
@@ -72,6 +73,7 @@ class Settings:
     shopping: ShoppingListParams = field(default_factory=ShoppingListParams)
     prospects: ProspectParams = field(default_factory=ProspectParams)
     clv: ClvParams = field(default_factory=ClvParams)
+    satisfaction: SatisfactionParams = field(default_factory=SatisfactionParams)
 
     @property
     def version(self) -> str:

@@ -45,6 +45,15 @@ EXPECTED_KEYS = {
             "clv_models",
             "clv_validation",
             "clv_tracking",
+            "survey_exclusions",
+            "satisfaction_index",
+            "satisfaction_paths",
+            "csd",
+            "nps",
+            "kano",
+            "ipa",
+            "survey_coverage",
+            "satisfaction_loyalty",
         )
     ),
 }

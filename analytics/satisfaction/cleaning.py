@@ -80,7 +80,7 @@ def classify_responses(responses: ir.Table, required: Sequence[str] = (), key: s
 def exclusion_rates(classified: ir.Table, by: Sequence[str] = ("wave",)) -> ir.Table:
     """Per group: responses, kept, excluded, one count per reason and the exclusion rate."""
     t = classified
-    counts = {f"excluded_{r}": (t.exclusion_reason == r).sum().cast("int64") for r in EXCLUSION_REASONS}
+    counts = {f"excluded_{r}": t.count(where=t.exclusion_reason == r).cast("int64") for r in EXCLUSION_REASONS}
     g = t.group_by(list(by)).aggregate(
         responses=t.count().cast("int64"),
         kept=(~t.excluded).sum().cast("int64"),

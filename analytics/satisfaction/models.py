@@ -23,6 +23,10 @@ A custom model is a YAML file::
     outer: {Quality: [q1, q2], Satisfaction: [s1, s2]}
     inner: [[Quality, Satisfaction]]
     modes: {Quality: B}          # optional, default A
+    index: [Satisfaction]        # optional: latents that get a 0-100 index, default all
+
+ACSI and SCSB index every latent variable but complaints, a yes/no item (reported as a
+rate); ECSI's complaint item is on the rating scale in the mobi study.
 """
 
 from __future__ import annotations
@@ -47,6 +51,16 @@ class ModelSpec:
     inner: tuple[tuple[str, str], ...]
     modes: Mapping[str, str] = field(default_factory=dict)
     description: str = ""
+    #: Latent variables that get a 0-100 index (their items are on the rating scale); () = all.
+    index: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if unknown := [lv for lv in self.index if lv not in self.outer]:
+            raise ValueError(f"index names latent variables the model does not have: {unknown}")
+
+    @property
+    def index_latents(self) -> tuple[str, ...]:
+        return self.index or tuple(self.outer)
 
     def model(self, scheme: str = "path", **kwargs: object) -> PLSPathModel:
         """An unfitted ``PLSPathModel`` of this structure (validates it)."""
@@ -79,6 +93,7 @@ ACSI = ModelSpec(
         ("Satisfaction", "Loyalty"),
         ("Complaints", "Loyalty"),
     ),
+    index=("Expectation", "Quality", "Value", "Satisfaction", "Loyalty"),
 )
 
 SCSB = ModelSpec(
@@ -99,6 +114,7 @@ SCSB = ModelSpec(
         ("Satisfaction", "Loyalty"),
         ("Complaints", "Loyalty"),
     ),
+    index=("Expectation", "Value", "Satisfaction", "Loyalty"),
 )
 
 ECSI = ModelSpec(
@@ -141,21 +157,25 @@ def load_model(path: str | Path) -> ModelSpec:
         raise ValueError(f"{path}: not valid YAML: {error}") from None
     if not isinstance(doc, dict):
         raise ValueError(f"{path}: expected a mapping with outer and inner")
-    if unknown := sorted(set(doc) - {"name", "description", "outer", "inner", "modes"}):
-        raise ValueError(f"{path}: unknown keys {unknown} (allowed: name, description, outer, inner, modes)")
+    if unknown := sorted(set(doc) - {"name", "description", "outer", "inner", "modes", "index"}):
+        raise ValueError(f"{path}: unknown keys {unknown} (allowed: name, description, outer, inner, modes, index)")
     outer, inner = doc.get("outer"), doc.get("inner")
     if not isinstance(outer, dict) or not all(isinstance(v, list) for v in outer.values()):
         raise ValueError(f"{path}: outer must map each latent variable to a list of items")
     if not isinstance(inner, list) or not all(isinstance(p, list) and len(p) == 2 for p in inner):
         raise ValueError(f"{path}: inner must be a list of [from, to] pairs")
-    spec = ModelSpec(
-        name=str(doc.get("name") or path.stem),
-        description=str(doc.get("description") or ""),
-        outer={str(k): tuple(str(i) for i in v) for k, v in outer.items()},
-        inner=tuple((str(a), str(b)) for a, b in inner),
-        modes={str(k): str(v) for k, v in (doc.get("modes") or {}).items()},
-    )
+    index = doc.get("index") or []
+    if not isinstance(index, list):
+        raise ValueError(f"{path}: index must be a list of latent variables")
     try:
+        spec = ModelSpec(
+            name=str(doc.get("name") or path.stem),
+            description=str(doc.get("description") or ""),
+            outer={str(k): tuple(str(i) for i in v) for k, v in outer.items()},
+            inner=tuple((str(a), str(b)) for a, b in inner),
+            modes={str(k): str(v) for k, v in (doc.get("modes") or {}).items()},
+            index=tuple(str(lv) for lv in index),
+        )
         spec.model()
     except ValueError as error:
         raise ValueError(f"{path}: {error}") from None

@@ -1,0 +1,74 @@
+"""Satisfaction marts: survey cleaning per wave, the PLS satisfaction index and model, CSD,
+NPS, Kano, importance-performance areas, survey coverage and satisfaction against
+behaviour (analytics/satisfaction/marts.py)."""
+
+from analytics.customer360 import CUSTOMER_360
+from analytics.identity import CUSTOMER_IDENTITY
+from analytics.lifecycle import LIFECYCLE
+from analytics.satisfaction.marts import (
+    CSD,
+    IPA,
+    KANO,
+    NPS,
+    SATISFACTION_INDEX,
+    SATISFACTION_LOYALTY,
+    SATISFACTION_PATHS,
+    SURVEY_COVERAGE,
+    SURVEY_EXCLUSIONS,
+    satisfaction_marts,
+)
+from assets import plots
+from assets.reporting import markdown
+from assets.snapshots import Batch, Report, mart_asset
+
+
+def _satisfaction(b: Batch):
+    return satisfaction_marts(
+        surveys=b.staging("surveys"),
+        identity=b.mart(CUSTOMER_IDENTITY),
+        c360=b.mart(CUSTOMER_360),
+        lifecycle=b.mart(LIFECYCLE),
+        as_of=b.as_of,
+        params=b.settings.satisfaction,
+        execute=b.con.execute,
+        settings_version=b.version,
+        log=b.log,
+    )
+
+
+def _overall_index(last):
+    overall = last[(last.segment_type == "all") & (last.segment == "all")]
+    table = overall.pivot_table(index="wave", columns="latent", values="index", aggfunc="first")
+    return {"index_by_wave": markdown(table.round(1).reset_index())}
+
+
+def _main_paths(last):
+    paths = last[(last.measure.isin(["path", "r2"])) & (last.wave == "all")]
+    return {"pooled_model": markdown(paths[["measure", "source", "target", "estimate", "lower", "upper", "n"]])}
+
+
+_ALL = ("segment_type", "segment")
+satisfaction_asset = mart_asset(
+    name="satisfaction",
+    tables=[
+        (SURVEY_EXCLUSIONS, Report(order_by=("wave",))),
+        (
+            SATISFACTION_INDEX,
+            Report(order_by=("wave", "latent", *_ALL), plot=plots.satisfaction_by_wave, extra=_overall_index),
+        ),
+        (SATISFACTION_PATHS, Report(order_by=("wave", "measure", "source", "target"), extra=_main_paths)),
+        (CSD, Report(order_by=("wave", *_ALL))),
+        (NPS, Report(order_by=("wave", *_ALL))),
+        (KANO, Report(order_by=("wave", *_ALL, "attribute"), plot=plots.kano_better_worse)),
+        (IPA, Report(order_by=("wave", "importance_method", "attribute"), plot=plots.ipa_quadrants)),
+        (SURVEY_COVERAGE, Report(order_by=("wave", "stratum"))),
+        (SATISFACTION_LOYALTY, Report(order_by=("wave", "group"))),
+    ],
+    deps=[CUSTOMER_360, CUSTOMER_IDENTITY, LIFECYCLE, "staging/surveys"],
+    group="satisfaction",
+    compute=_satisfaction,
+    description="Satisfaction: survey cleaning, the PLS index (ACSI by default) and its model per wave, CSD, NPS, "
+    "Kano, importance-performance areas, survey coverage and satisfaction against behaviour.",
+)
+
+satisfaction_assets = [satisfaction_asset]
