@@ -31,6 +31,9 @@ MARTS = (
     "segment_strategy",
     "pareto_groups",
     "prospects",
+    "survey_exclusions",
+    "nps",
+    "satisfaction_index",
 )
 
 
@@ -68,6 +71,7 @@ def loaded(tmp_path_factory):
                 "log": "SELECT * FROM meta.ingest_log",
                 "rejected": "SELECT * FROM meta.rejected_files",
                 "summary": "SELECT as_of_date, count(*) AS n FROM marts.customer_360 GROUP BY 1",
+                "surveys": "SELECT response_id, business_date, _partition_date FROM staging.surveys",
                 **{m: f"SELECT * FROM marts.{m}" for m in MARTS},
             }.items()
         }
@@ -187,3 +191,21 @@ def test_prospects_carry_no_personal_data(loaded):
     prospects = loaded[3]["prospects"]
     assert len(prospects)
     assert not {"organisation", "contact_name", "phone", "email"} & set(prospects.columns)
+
+
+def test_every_survey_response_is_counted_once_per_snapshot(loaded):
+    """Each snapshot's exclusions count every staged response known by then exactly once
+    (kept or excluded with one reason), per wave and pooled; NPS and the index see the kept ones."""
+    t = loaded[3]
+    surveys, ex, nps, index = t["surveys"], t["survey_exclusions"], t["nps"], t["satisfaction_index"]
+    assert len(surveys) and (ex.responses == ex.kept + ex.excluded).all()
+    reasons = ex[[c for c in ex.columns if c.startswith("excluded_")]].sum(axis=1)
+    assert (reasons == ex.excluded).all()
+    for day in sorted(ex.as_of_date.unique()):
+        known = ((surveys.business_date <= day) & (surveys._partition_date <= day)).sum()
+        snap = ex[ex.as_of_date == day].set_index("wave")
+        assert snap.loc["all", "responses"] == known == snap.drop("all").responses.sum(), day
+        overall = nps[(nps.as_of_date == day) & (nps.wave == "all") & (nps.segment_type == "all")].iloc[0]
+        assert overall.n + overall.n_excluded == snap.loc["all", "kept"]
+        sat = index[(index.as_of_date == day) & (index.wave == "all") & (index.segment_type == "all")]
+        assert (sat.n <= snap.loc["all", "kept"]).all() and set(sat.status) <= {"ok", "small_sample", "not_fitted"}

@@ -27,6 +27,39 @@ GoF = sqrt(mean communality x mean R2) (Tenenhaus et al. 2004; communalities of 
 with more than one item), total effects (I - B)^-1 - I. Bootstrap intervals resample
 respondents with a seeded generator and refit from the full-sample weights.
 
+Consistent PLS (``consistent=True``; PLSc, Dijkstra & Henseler 2015, "Consistent partial
+least squares path modeling", MIS Quarterly 39(2)). A composite is a weighted sum of items
+that each carry measurement error, so its correlations with other composites are those of
+the latent variables times the square roots of the two reliabilities: plain PLS
+understates every path between reflectively measured constructs (the demo's planted
+Expectation -> Quality 0.55 comes out about 0.44). PLSc keeps the PLS weights and scores and
+corrects the correlations:
+
+- rho_A of a Mode A block with two or more items, from its final weights w (scaled so
+  the composite has unit variance, w'Sw = 1) and the items' correlation matrix S (their
+  covariance matrix with ``scaled=False``):
+  rho_A = (w'w)^2 w'(S - diag S)w / w'(ww' - diag ww')w. It estimates the squared
+  correlation between the composite and its latent variable, because in a reflective
+  block Mode A weights are proportional to the loadings. Single items and Mode B blocks
+  get rho_A = 1 (nothing to correct: the item or the composite *is* the construct).
+  ``rho_a_`` is reported for every fit: it is a reliability measure in its own right
+  (typically between Cronbach's alpha and the rho_c of the PLS loadings).
+- construct correlations r_ij / sqrt(rho_A_i rho_A_j) (``construct_correlations_``),
+  and from them by OLS the path coefficients, R2 (and adjusted R2) and total effects;
+- consistent loadings of a Mode A block lambda = c w with c = sqrt(rho_A) / (w'w), the
+  factor loadings implied by the same estimate; AVE and rho_c are computed from them.
+  Mode B and single-item blocks keep their PLS loadings. Weights, scores, cross-loadings,
+  Cronbach's alpha and the index are unchanged (they describe the composites).
+
+These are the formulas of the paper as seminr's PLSc implements them; the tests reproduce
+seminr's published PLSc output on mobi (paths, loadings, R2, rho_A) to 1e-6. With small
+samples a corrected correlation can leave [-1, 1] (or a loading exceed 1, or the
+correlation matrix stop being positive definite), and a block whose items correlate
+negatively can give rho_A <= 0 (its corrected values are then NaN): the fit warns and
+sets ``admissible_`` to False instead of failing (plain PLS is always admissible), and the
+bootstrap drops such resamples (as cSEM does by default), counting them in
+``bootstrap_inadmissible_``.
+
 The 0-100 index (ACSI, Fornell et al. 1996) uses the *unstandardised* weights
 w_i / sd(item_i) on the raw item means: 100 (sum w x_bar - min sum w) / ((max - min) sum w).
 A negative weight makes that number meaningless (it is no longer a weighted mean inside
@@ -60,10 +93,23 @@ class _Estimate:
     iterations: int
 
 
+@dataclass(frozen=True)
+class _Results:
+    """What a fit reports from one run: consistent (PLSc) or plain, depending on the model."""
+
+    correlations: np.ndarray  # latent variable correlations the paths are estimated from
+    paths: np.ndarray  # B[from, to]
+    r2: dict[str, float]
+    loadings: np.ndarray  # per item, on its own block
+    rho_a: np.ndarray  # per latent variable
+    admissible: bool
+
+
 class PLSPathModel:
     """A PLS path model: ``outer`` maps each latent variable to its items, ``inner`` lists the
     (from, to) paths; ``modes`` maps latent variables to "A" (default) or "B"; ``scheme`` is
-    the inner weighting: "centroid", "factorial" or "path"."""
+    the inner weighting: "centroid", "factorial" or "path"; ``consistent`` applies PLSc
+    (module docstring) to the paths, R2, loadings and total effects."""
 
     def __init__(
         self,
@@ -74,6 +120,7 @@ class PLSPathModel:
         scaled: bool = True,
         tol: float = 1e-7,
         max_iter: int = 300,
+        consistent: bool = False,
     ) -> None:
         self.outer = {str(lv): tuple(str(i) for i in items) for lv, items in outer.items()}
         self.inner = tuple((str(a), str(b)) for a, b in inner)
@@ -82,6 +129,7 @@ class PLSPathModel:
         self.scaled = scaled
         self.tol = tol
         self.max_iter = max_iter
+        self.consistent = consistent
         self._validate()
         self.latent_ = list(self.outer)
         self.items_ = [item for items in self.outer.values() for item in items]
@@ -95,6 +143,8 @@ class PLSPathModel:
     def _validate(self) -> None:
         if self.scheme not in SCHEMES:
             raise ValueError(f"scheme must be one of {SCHEMES}, got {self.scheme!r}")
+        if not isinstance(self.consistent, bool):
+            raise ValueError(f"consistent must be True or False, got {self.consistent!r}")
         if not self.outer:
             raise ValueError("outer must map at least one latent variable to its items")
         seen: dict[str, str] = {}
@@ -221,9 +271,9 @@ class PLSPathModel:
                 return _Estimate(weights, scores, True, iteration)
         return _Estimate(weights, scores, False, self.max_iter)
 
-    def _structural(self, scores: np.ndarray) -> tuple[np.ndarray, dict[str, float]]:
-        """Path coefficient matrix B[from, to] and R2 per endogenous latent variable (OLS on scores)."""
-        corr = np.corrcoef(scores, rowvar=False)
+    def _structural(self, corr: np.ndarray) -> tuple[np.ndarray, dict[str, float]]:
+        """Path coefficient matrix B[from, to] and R2 per endogenous latent variable: OLS on the
+        latent variable correlations `corr`."""
         paths = np.zeros_like(corr)
         r2 = {}
         for j, lv in enumerate(self.latent_):
@@ -234,11 +284,60 @@ class PLSPathModel:
                 r2[lv] = float(corr[pred, j] @ coef)
         return paths, r2
 
+    def _rho_a(self, x: np.ndarray, weights: list[np.ndarray]) -> np.ndarray:
+        """Dijkstra-Henseler rho_A per block; 1 for single items and Mode B blocks."""
+        rho = np.ones(len(self.latent_))
+        for k, (lv, b, w) in enumerate(zip(self.latent_, self._blocks, weights, strict=True)):
+            if b.size < 2 or self.modes[lv] != "A":
+                continue
+            s = np.cov(x[:, b], rowvar=False)
+            ww = float(w @ w)
+            off_s = float(w @ s @ w - np.sum(w**2 * np.diag(s)))
+            off_ww = ww**2 - float(np.sum(w**4))
+            # off_ww is 0 only when a single item carries all the weight: nothing to estimate rho_A from
+            rho[k] = ww**2 * off_s / off_ww if off_ww > 0 else float("nan")
+        return rho
+
+    def _results(self, x: np.ndarray, est: _Estimate) -> _Results:
+        """Paths, R2, own-block loadings and rho_A of one estimate (PLSc when ``consistent``)."""
+        corr = np.corrcoef(est.scores, rowvar=False)
+        rho_a = self._rho_a(x, est.weights)
+        sd = x.std(axis=0, ddof=1)
+        loadings = np.empty(x.shape[1])
+        for k, b in enumerate(self._blocks):  # cor(item, score): both centred, scores of unit variance
+            loadings[b] = x[:, b].T @ est.scores[:, k] / (x.shape[0] - 1) / sd[b]
+        if not self.consistent:
+            paths, r2 = self._structural(corr)
+            return _Results(corr, paths, r2, loadings, rho_a, True)
+        with np.errstate(invalid="ignore"):  # rho_A <= 0 leaves NaN, reported as inadmissible
+            root = np.sqrt(rho_a)
+            corr = corr / np.outer(root, root)
+            np.fill_diagonal(corr, 1.0)
+            for k, (lv, b, w) in enumerate(zip(self.latent_, self._blocks, est.weights, strict=True)):
+                if b.size > 1 and self.modes[lv] == "A":
+                    # lambda = c w on the items as estimated; / sd gives the standardised loading
+                    loadings[b] = root[k] / float(w @ w) * w / sd[b]
+        admissible = bool(
+            np.all(np.isfinite(corr))
+            and np.all(np.abs(corr) <= 1 + 1e-12)
+            and np.linalg.eigvalsh(corr).min() > -1e-10
+            and np.all(np.abs(loadings) <= 1 + 1e-12)
+        )
+        try:
+            paths, r2 = self._structural(corr)
+        except np.linalg.LinAlgError:  # a singular corrected matrix: no OLS solution
+            paths = np.where(self._adjacency > 0, np.nan, 0.0)
+            r2 = {lv: float("nan") for j, lv in enumerate(self.latent_) if self._adjacency[:, j].any()}
+            admissible = False
+        return _Results(corr, paths, r2, loadings, rho_a, admissible)
+
     # --- fitting ---------------------------------------------------------------------------------
 
     def fit(self, data: pd.DataFrame, bootstrap: int = 0, seed: int = 0, confidence: float = 0.95) -> PLSPathModel:
         """Estimate the model on one row per respondent; ``bootstrap`` > 0 adds percentile intervals
-        from that many resamples (seeded by ``seed``) in ``bootstrap_``."""
+        from that many resamples (seeded by ``seed``) in ``bootstrap_``. With ``consistent`` the
+        paths, R2, loadings, AVE, rho_c, total effects and their intervals are PLSc's, and
+        ``admissible_`` says whether the corrected solution is a valid one."""
         raw, self.item_means_, self.item_sds_ = self._prepare(data)
         x = self._standardise(raw)
         est = self._estimate(x)
@@ -251,7 +350,20 @@ class PLSPathModel:
         self.n_obs_ = raw.shape[0]
         index = data.index
         self.scores_ = pd.DataFrame(est.scores, index=index, columns=self.latent_)
-        paths, r2 = self._structural(est.scores)
+        res = self._results(x, est)
+        paths, r2 = res.paths, res.r2
+        self.rho_a_ = pd.Series(res.rho_a, index=self.latent_, dtype=float)
+        self.construct_correlations_ = pd.DataFrame(res.correlations, index=self.latent_, columns=self.latent_)
+        self.admissible_ = res.admissible
+        if not res.admissible:
+            warnings.warn(
+                "inadmissible PLSc solution: a rho_A that is not positive, a corrected correlation or loading "
+                "outside [-1, 1], or a corrected correlation matrix that is not positive definite "
+                f"(rho_A {self.rho_a_.round(3).to_dict()}); too few respondents or a block that does not measure "
+                "one factor",
+                RuntimeWarning,
+                stacklevel=2,
+            )
         self.path_coefficients_ = pd.DataFrame(paths, index=self.latent_, columns=self.latent_)
         self.r2_ = pd.Series(r2, dtype=float)
         n_pred = {lv: int(self._adjacency[:, j].sum()) for j, lv in enumerate(self.latent_)}
@@ -261,9 +373,7 @@ class PLSPathModel:
         self.outer_weights_ = pd.Series(np.concatenate(est.weights), index=self.items_, dtype=float)
         cross = np.corrcoef(np.column_stack([x, est.scores]), rowvar=False)[: x.shape[1], x.shape[1] :]
         self.cross_loadings_ = pd.DataFrame(cross, index=self.items_, columns=self.latent_)
-        self.loadings_ = pd.Series(
-            [cross[i, self.latent_.index(lv)] for i, lv in enumerate(lv_of)], index=self.items_, dtype=float
-        )
+        self.loadings_ = pd.Series(res.loadings, index=self.items_, dtype=float)
         self.block_of_ = pd.Series(lv_of, index=self.items_)
         self._quality(x)
         k = len(self.latent_)
@@ -306,8 +416,7 @@ class PLSPathModel:
             + [("r2", lv) for lv in self.r2_.index]
         )
         path_idx = [(self.latent_.index(a), self.latent_.index(b)) for a, b in self.inner]
-        lv_col = [self.latent_.index(lv) for lv in self.block_of_]
-        draws, failed = [], 0
+        draws, failed, inadmissible = [], 0, 0
         for _ in range(n_boot):
             sample = raw[rng.integers(0, n, n)]
             if np.any(sample.std(axis=0, ddof=1) == 0):
@@ -316,20 +425,26 @@ class PLSPathModel:
             x = self._standardise(sample)
             try:
                 est = self._estimate(x, start=self._weights)
-                paths, r2 = self._structural(est.scores)
+                res = self._results(x, est)
             except np.linalg.LinAlgError:
                 failed += 1
                 continue
-            load = [np.corrcoef(x[:, i], est.scores[:, c])[0, 1] for i, c in enumerate(lv_col)]
+            if not res.admissible:
+                inadmissible += 1
+                continue
             draws.append(
-                [paths[i, j] for i, j in path_idx]
+                [res.paths[i, j] for i, j in path_idx]
                 + list(np.concatenate(est.weights))
-                + load
-                + [r2[lv] for lv in self.r2_.index]
+                + list(res.loadings)
+                + [res.r2[lv] for lv in self.r2_.index]
             )
         self.bootstrap_failures_ = failed
+        self.bootstrap_inadmissible_ = inadmissible
         if not draws:
-            raise ValueError("every bootstrap resample failed (constant items): too few respondents")
+            raise ValueError(
+                f"every bootstrap resample failed ({failed} constant items or singular, {inadmissible} inadmissible "
+                "PLSc solutions): too few respondents"
+            )
         d = np.array(draws)
         estimate = (
             [self.path_coefficients_.iat[i, j] for i, j in path_idx]
