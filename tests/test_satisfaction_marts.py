@@ -215,6 +215,8 @@ def test_paths_report_the_model_with_bootstrap_and_reliability(marts):
     pooled = paths[paths.wave == ALL_WAVES]
     assert len(pooled[pooled.measure == "path"]) == len(PARAMS.spec.inner)
     assert pooled[pooled.measure == "path"].std_error.notna().all()
+    assert pooled[pooled.measure == "path"].resamples.between(1, PARAMS.bootstrap).all()
+    assert pooled.admissible.dropna().all()  # 120 answers of a clean structure: an admissible PLSc fit
     assert {"r2", "ave", "composite_reliability", "cronbach_alpha", "gof", "complaint_rate"} <= set(pooled.measure)
     rate = pooled[pooled.measure == "complaint_rate"].estimate.iloc[0]
     assert rate == pytest.approx(_kept_complete(rows).complaint.mean())

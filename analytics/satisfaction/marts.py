@@ -32,11 +32,14 @@ than min_segment_responses), negative_weights (the index is not a mean inside th
 not reported), not_fitted (too few responses for the model), not_converged. Only latent
 variables measured on the rating scale get an index (``index_latents``; ACSI's complaint
 item is yes/no and is reported as complaint_rate in satisfaction_paths' measures).
-The paths mart reports, per wave, path coefficients and total effects with seeded
-bootstrap standard errors and percentile intervals, R², and per block AVE, composite
-reliability, Cronbach's alpha and rho_A, and the GoF. ``consistent`` switches to PLSc
+The paths mart reports, per wave, path coefficients with seeded bootstrap standard errors
+and percentile intervals, total effects, R², loadings and weights, per block AVE, composite
+reliability, Cronbach's alpha and rho_A, and the GoF. ``consistent`` (default) uses PLSc
 (Dijkstra & Henseler 2015): the same weights and index, but paths, loadings and R² corrected
-for the measurement error of the composites, which plain PLS attenuates.
+for the measurement error of the composites, which plain PLS attenuates (the demo's planted
+Expectation -> Quality 0.55 comes out 0.43 with PLS, 0.52 with PLSc). On a small wave a
+PLSc solution can be inadmissible (a corrected correlation beyond ±1): its rows say
+admissible = false, and the index, which only uses the weights, is unaffected.
 
 Coverage and weights. The survey frame of a wave is the customers of the snapshot's
 customer 360 whose signup_date is on or before the wave's last answer day. Strata are
@@ -317,12 +320,22 @@ SATISFACTION_PATHS = MartSchema(
         _c(
             "std_error",
             "DOUBLE",
-            "Bootstrap standard error (paths, total effects, loadings, weights, R²); null without bootstrap.",
+            "Bootstrap standard error (paths, loadings, weights, R²); null without bootstrap and for the other measures.",
         ),
         _c("lower", "DOUBLE", "Bootstrap percentile interval, lower end."),
         _c("upper", "DOUBLE", "Bootstrap percentile interval, upper end."),
         _c("n", "BIGINT", "Responses the model was fitted on."),
         _c("converged", "BOOLEAN", "Whether the PLS iterations converged."),
+        _c(
+            "admissible",
+            "BOOLEAN",
+            "False when the PLSc solution is inadmissible (rho_A <= 0, a corrected correlation or loading outside [-1, 1]): do not read its paths; always true for plain PLS.",
+        ),
+        _c(
+            "resamples",
+            "BIGINT",
+            "Bootstrap resamples behind std_error and the interval (inadmissible PLSc resamples are dropped); null without bootstrap.",
+        ),
         version_col(),
     ),
 )
@@ -652,16 +665,18 @@ def _fit(frame: pd.DataFrame, params: SatisfactionParams) -> _Fit:
     if n < params.min_responses:
         return _Fit(n, status="not_fitted")
     model = spec.model(params.scheme, consistent=params.consistent)
+    items = data[spec.items].astype(float)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # non-convergence is reported in the mart instead
+        # non-convergence and inadmissible PLSc solutions are reported in the marts instead
+        warnings.simplefilter("ignore", RuntimeWarning)
         try:
-            model.fit(
-                data[spec.items].astype(float),
-                bootstrap=params.bootstrap,
-                seed=params.seed,
-                confidence=params.confidence,
-            )
-        except (ValueError, np.linalg.LinAlgError):
+            model.fit(items, bootstrap=params.bootstrap, seed=params.seed, confidence=params.confidence)
+        except ValueError:  # e.g. every bootstrap resample failed: keep the estimates without intervals
+            try:
+                model.fit(items)
+            except (ValueError, np.linalg.LinAlgError):
+                return _Fit(n, status="not_fitted")
+        except np.linalg.LinAlgError:
             return _Fit(n, status="not_fitted")
     return _Fit(n, model, "ok" if model.converged_ else "not_converged")
 
@@ -763,6 +778,8 @@ def _path_rows(wave: str, fit: _Fit, frame: pd.DataFrame, params: SatisfactionPa
                 lower=None if b is None else float(b.lower),
                 upper=None if b is None else float(b.upper),
                 converged=bool(m.converged_),
+                admissible=bool(m.admissible_),
+                resamples=None if b is None else int(b.resamples),
             )
         )
 
@@ -771,7 +788,7 @@ def _path_rows(wave: str, fit: _Fit, frame: pd.DataFrame, params: SatisfactionPa
     for a in m.total_effects_.index:
         for b in m.total_effects_.columns:
             if a != b and abs(m.total_effects_.loc[a, b]) > 0:
-                add("total_effect", a, b, m.total_effects_.loc[a, b], ("total_effect", f"{a} -> {b}"))
+                add("total_effect", a, b, m.total_effects_.loc[a, b])
     for lv, v in m.r2_.items():
         add("r2", lv, None, v, ("r2", lv))
         add("r2_adjusted", lv, None, m.r2_adjusted_[lv])
