@@ -36,6 +36,7 @@ import ibis
 import ibis.expr.types as ir
 
 from analytics.asof import known, newest
+from analytics.satisfaction.cleaning import classify_responses
 from analytics.schema import Col, MartSchema, as_of_col, version_col
 
 # ruff: noqa: E501  (column descriptions are documentation; keep them on one line)
@@ -203,9 +204,9 @@ CUSTOMER_360 = MartSchema(
         Col("praise_ratio", "DOUBLE", "praises / (complaints + praises + suggestions); null without any."),
         Col("suggestion_ratio", "DOUBLE", "suggestions / (complaints + praises + suggestions); null without any."),
         Col("campaign_responses_12m", "BIGINT", "Campaign responses in the last 365 days."),
-        Col("surveys", "BIGINT", "Survey responses given (flagged responses excluded)."),
-        Col("satisfaction", "DOUBLE", "Mean of sat_1..sat_3 (1-10) in the latest valid survey response; null if none."),
-        Col("recommend", "BIGINT", "Likelihood to recommend (0-10) in the latest valid survey response; null if none."),
+        Col("surveys", "BIGINT", "Survey responses kept by the survey cleaning rules (analytics/satisfaction/cleaning.py)."),
+        Col("satisfaction", "DOUBLE", "Mean of sat_1..sat_3 (1-10) in the latest kept survey response; null if none."),
+        Col("recommend", "BIGINT", "Likelihood to recommend (0-10) in the latest kept survey response; null if none."),
         Col("gross_margin", _M, "Net line value x category margin rate (Customer360Params), CNY, lifetime to date."),
         Col(
             "marketing_cost",
@@ -380,8 +381,8 @@ def _interaction_facts(interactions: ir.Table, identity: ir.Table, as_of: ir.Tab
 
 def _survey_facts(surveys: ir.Table, identity: ir.Table, as_of: ir.Table) -> ir.Table:
     s = known(surveys, as_of)
-    valid = ~(s.is_speeder | s.is_straightliner | s.failed_attention | s.is_duplicate_respondent)
-    s = _keyed(s.filter(s.customer_ref.notnull() & valid), identity)
+    s = classify_responses(_keyed(s.filter(s.customer_ref.notnull()), identity))
+    s = s.filter(~s.excluded)
     latest = ibis.row_number().over(
         group_by=[s.as_of_date, s.customer_key], order_by=[s.started_at.desc(), s.response_id.desc()]
     )
