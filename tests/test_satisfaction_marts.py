@@ -412,3 +412,14 @@ def test_a_custom_yaml_model_drives_the_index(tmp_path):
     params = dataclasses.replace(PARAMS, model=str(path), csd_perceived="Quality", csd_expected="Quality", bootstrap=0)
     out = python_marts(_frame({"A": 40}), _population({"A": 100}), params)
     assert set(out.index.latent) == {"Satisfaction"} and set(out.index.model) == {"mini"}
+
+
+def test_a_snapshot_without_survey_responses_gives_empty_marts():
+    from pipelines.warehouse import Warehouse
+
+    rows = survey_rows(n=20)
+    inp = inputs(rows)
+    inp["surveys"] = surveys_table(rows.iloc[:0])
+    with Warehouse(":memory:").connect() as con:
+        exprs = satisfaction_marts(**inp, as_of=_as_of(AS_OF), params=PARAMS, execute=con.execute)
+        assert {name: len(con.execute(e)) for name, e in exprs.items()} == {s.table: 0 for s in SATISFACTION_TABLES}
