@@ -204,7 +204,11 @@ CUSTOMER_360 = MartSchema(
         Col("praise_ratio", "DOUBLE", "praises / (complaints + praises + suggestions); null without any."),
         Col("suggestion_ratio", "DOUBLE", "suggestions / (complaints + praises + suggestions); null without any."),
         Col("campaign_responses_12m", "BIGINT", "Campaign responses in the last 365 days."),
-        Col("surveys", "BIGINT", "Survey responses kept by the survey cleaning rules (analytics/satisfaction/cleaning.py)."),
+        Col(
+            "surveys",
+            "BIGINT",
+            "Survey responses kept by the survey cleaning rules (analytics/satisfaction/cleaning.py).",
+        ),
         Col("satisfaction", "DOUBLE", "Mean of sat_1..sat_3 (1-10) in the latest kept survey response; null if none."),
         Col("recommend", "BIGINT", "Likelihood to recommend (0-10) in the latest kept survey response; null if none."),
         Col("gross_margin", _M, "Net line value x category margin rate (Customer360Params), CNY, lifetime to date."),
