@@ -62,7 +62,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from analytics import _names as names
-from analytics.satisfaction.measures import KANO_CATEGORIES, KANO_TABLE  # one table for planting and scoring
+from analytics.satisfaction.measures import (  # one table and one set of areas for planting and scoring
+    KANO_CATEGORIES,
+    KANO_TABLE,
+    ipa_area,
+)
 from quality import reasons
 from quality.contracts import (
     CONTACT_ROLES,
@@ -3038,14 +3042,8 @@ def _jsonable(value: Any) -> Any:
 def _ipa_quadrants(params: DemoParams) -> dict[str, dict[str, Any]]:
     imp, perf = params.ipa_importance, params.ipa_performance
     mi, mp = statistics.fmean(imp.values()), statistics.fmean(perf.values())
-    labels = {
-        (True, False): "urgent_improvement",
-        (True, True): "competitive_advantage",
-        (False, False): "secondary_improvement",
-        (False, True): "icing_on_the_cake",
-    }
     return {
-        a: {"importance": imp[a], "performance": perf[a], "quadrant": labels[(imp[a] >= mi, perf[a] >= mp)]}
+        a: {"importance": imp[a], "performance": perf[a], "quadrant": ipa_area(imp[a], perf[a], mi, mp)}
         for a in SERVICE_ATTRIBUTES
     }
 

@@ -67,7 +67,7 @@ from analytics.asof import known
 from analytics.identity import IdentityParams, Scratch, current_records, customer_identity
 from analytics.satisfaction import ACSI
 from analytics.satisfaction.cleaning import classify_responses
-from analytics.satisfaction.measures import KANO_CATEGORIES, kano_table
+from analytics.satisfaction.measures import KANO_CATEGORIES, ipa_table, kano_table
 from pipelines.cli import _demo_defaults
 from pipelines.settings import Settings
 from pipelines.warehouse import Warehouse
@@ -306,3 +306,12 @@ def test_the_demo_kano_categories_are_the_planted_ones(demo):
             p = truth["kano_share"] * (c == truth["kano"][attr]) + (1 - truth["kano_share"]) * noise.get(c, 0) / total
             se = math.sqrt(p * (1 - p) / row.n)
             assert row[f"share_{c.lower()}"] == pytest.approx(p, abs=4 * se + 1e-9), (attr, c)
+
+
+def test_the_demo_ipa_areas_are_the_planted_ones(demo):
+    """Stated importance against performance with the mean crosshair (how the generator
+    places its planted means) puts every attribute in its planted area."""
+    truth, kept = demo["truth"], demo["kept"]
+    table = ipa_table(kept, SERVICE_ATTRIBUTES, "stated", "mean").set_index("attribute")
+    print(table.round(2))
+    assert table.area.to_dict() == {a: v["quadrant"] for a, v in truth["ipa"].items()}

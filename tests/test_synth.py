@@ -247,7 +247,7 @@ def test_ground_truth_json_describes_the_process(large: Path) -> None:
     assert truth["kano"] == dict(synth.DemoParams().kano)
     assert set(truth["acsi"]["paths"]) >= {"CE->PQ", "PQ->SAT", "SAT->LOYALTY"}
     assert {v["quadrant"] for v in truth["ipa"].values()} == {
-        "urgent_improvement", "competitive_advantage", "secondary_improvement", "icing_on_the_cake",
+        "concentrate_here", "keep_up", "low_priority", "possible_overkill",
     }  # fmt: skip
     assert all(truth["survey_flags"][k] for k in ("speeders", "straight_liners", "duplicates", "attention_failed"))
     assert truth["counts"]["rows"]["orders"] == truth["counts"]["clean_rows"]["orders"]

@@ -154,8 +154,8 @@ class SatisfactionParams:
     ipa_crosshair: str = "mean"
     #: Overall satisfaction item the derived IPA importance is computed against.
     ipa_satisfaction_item: str = "sat_1"
-    #: Customer 360 columns defining the coverage strata.
-    strata: tuple[str, ...] = ("kind", "region")
+    #: Customer 360 columns defining the coverage strata (keep them coarse: a wave has a few hundred answers).
+    strata: tuple[str, ...] = ("kind",)
     #: Margin of error (proportion, ±) the needed sample size is computed for.
     target_margin: float = 0.05
     #: Strata with fewer responses are pooled before post-stratification weights are computed.
