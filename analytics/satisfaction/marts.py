@@ -91,6 +91,7 @@ from analytics.satisfaction.measures import (
     kano_table,
     margin_of_error_proportion,
     nps_table,
+    post_stratification_weights,
     sample_size,
     z_value,
 )
@@ -841,9 +842,13 @@ def _coverage_rows(
     for s in strata:
         cell_pop[cell[s]] = cell_pop.get(cell[s], 0) + big_of[s]
         cell_n[cell[s]] = cell_n.get(cell[s], 0) + n_of[s]
+    # a pooled cell without any response cannot be weighted up: its population is left out (weight null)
     weighted = [c for c in cell_pop if cell_n[c] > 0]
-    big_n_w, n_w = sum(cell_pop[c] for c in weighted), sum(cell_n[c] for c in weighted)
-    weight_of_cell = {c: (cell_pop[c] / big_n_w) / (cell_n[c] / n_w) for c in weighted}
+    weight_of_cell = (
+        post_stratification_weights({c: cell_pop[c] for c in weighted}, {c: cell_n[c] for c in weighted})
+        if weighted
+        else {}
+    )
     big_n, n = sum(big_of.values()), sum(n_of.values())
     rows = []
     for s in [*strata, "all"]:
@@ -911,9 +916,9 @@ def python_marts(
             part = part.assign(_weight=1.0)
             if params.post_stratify:
                 known_ = part.customer_key.notna()
+                # every stratum with a respondent is in a cell with responses, hence has a weight
                 part.loc[known_, "_weight"] = part.loc[known_, "_stratum"].map(weights).astype(float)
-                part = part[part._weight.notna()]  # a stratum whose cell has no weight cannot be represented
-            fit = fitted(part if wave != ALL_WAVES else day)
+            fit = fitted(part)
             index_fit = pooled if params.weights_from == "pooled" else fit
             which = "pooled over all waves" if params.weights_from == "pooled" or wave == ALL_WAVES else f"wave {wave}"
             weighting = f"{variant} from the fit on {which}"
