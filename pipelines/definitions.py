@@ -12,7 +12,10 @@ from assets.satisfaction import satisfaction_assets
 from assets.strategy import strategy_assets
 from assets.value import value_assets
 from pipelines.jobs import JOBS
+from pipelines.partitions import SETTINGS
 from pipelines.resources import build_resources
+from pipelines.schedules import nightly_schedule
+from pipelines.sensors import failure_alert, landing_sensor
 
 #: Every asset, in layers: ingestion, then the marts.
 ALL_ASSETS = [
@@ -28,6 +31,8 @@ ALL_ASSETS = [
 defs = dg.Definitions(
     assets=ALL_ASSETS,
     jobs=JOBS,
-    resources=build_resources(),
+    schedules=[nightly_schedule(SETTINGS)],
+    sensors=[landing_sensor(SETTINGS), failure_alert(SETTINGS)],
+    resources=build_resources(SETTINGS),
     executor=dg.in_process_executor,
 )

@@ -13,12 +13,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 import ibis
 
 from pipelines.settings import Settings, load_settings, settings_from_json, settings_to_json
-from pipelines.warehouse import Warehouse
+from pipelines.warehouse import Warehouse, is_lock_error
 
 WAREHOUSE_POOL = "warehouse"
+#: Step retries when the warehouse stays locked (after Warehouse's own backoff), and the wait between them.
+LOCK_RETRIES = 3
+LOCK_RETRY_WAIT_S = 60
 
 
 class WarehouseResource(dg.ConfigurableResource):
@@ -36,7 +40,15 @@ class WarehouseResource(dg.ConfigurableResource):
 
     @contextlib.contextmanager
     def connect(self) -> Iterator[ibis.BaseBackend]:
-        with self.warehouse.connect() as con:
+        """The connection; a lock still held by another process after the warehouse's own
+        wait (Warehouse.lock_timeout_s) becomes a step retry with backoff, not a failure."""
+        with contextlib.ExitStack() as stack:
+            try:
+                con = stack.enter_context(self.warehouse.connect())
+            except duckdb.IOException as exc:
+                if not is_lock_error(exc):
+                    raise
+                raise dg.RetryRequested(max_retries=LOCK_RETRIES, seconds_to_wait=LOCK_RETRY_WAIT_S) from exc
             yield con
 
 

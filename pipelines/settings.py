@@ -36,6 +36,7 @@ from analytics.satisfaction.marts import SatisfactionParams
 from analytics.shopping import ShoppingListParams
 from analytics.tiers import TierMatrixParams
 from analytics.value import ValueParams
+from quality.contracts import FEEDS
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,17 @@ class Settings:
     #: Mart snapshots a multi-day run builds: "all" (every day), or "retained" (the last
     #: `snapshot_recent_days` days of the range plus every month-end), see pipelines/cli.
     snapshot_recent_days: int = 35
+    # -- automation (pipelines/schedules.py, pipelines/sensors.py) -----------------------
+    #: Local time (business time zone, HH:MM) of the nightly run of yesterday's partition.
+    nightly_at: str = "02:30"
+    #: Seconds between two looks of the landing sensor for complete days.
+    sensor_interval_s: int = 60
+    #: Feeds whose manifest makes a landing day complete; empty = every feed in the contracts.
+    required_feeds: tuple[str, ...] = ()
+    #: Whether the schedule and sensors start switched on (else: turn them on in the UI).
+    automation_running: bool = False
+    #: URL that receives a JSON POST when a run fails (empty: log only).
+    alert_webhook_url: str = ""
     # -- mart parameters (each documented in its analytics module) ----------------------
     identity: IdentityParams = field(default_factory=IdentityParams)
     customer360: Customer360Params = field(default_factory=Customer360Params)
@@ -152,6 +164,12 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
     dt.date.fromisoformat(settings.min_valid_date)
     if not 0 <= settings.quarantine_ceiling <= 1:
         raise ValueError("quarantine_ceiling must be a share between 0 and 1")
+    try:
+        dt.time.fromisoformat(settings.nightly_at)
+    except ValueError:
+        raise ValueError(f"nightly_at must be HH:MM, got {settings.nightly_at!r}") from None
+    if unknown := sorted(set(settings.required_feeds) - set(FEEDS)):
+        raise ValueError(f"required_feeds: unknown feeds {unknown}; known: {sorted(FEEDS)}")
     return settings
 
 

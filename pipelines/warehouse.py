@@ -16,7 +16,9 @@ DuckDB facts this module encodes (see shared/docs/DESIGN.md):
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
+import time
 import uuid
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
@@ -28,6 +30,17 @@ import ibis
 import pandas as pd
 
 from analytics.schema import Col
+
+_log = logging.getLogger(__name__)
+
+#: How long opening the warehouse waits for another process's lock before failing.
+LOCK_TIMEOUT_S = 60.0
+
+
+def is_lock_error(exc: BaseException) -> bool:
+    """DuckDB's "Could not set lock on file" (another process has the file open)."""
+    return isinstance(exc, duckdb.IOException) and "lock" in str(exc).lower()
+
 
 _DUCKDB_CONFIG = {
     "autoinstall_known_extensions": False,
@@ -101,14 +114,15 @@ def qualified(table: str) -> str:
 class Warehouse:
     """A DuckDB file opened through Ibis. Use `with wh.connect() as con:`."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], lock_timeout_s: float = LOCK_TIMEOUT_S) -> None:
         self.path = Path(path)
+        self.lock_timeout_s = lock_timeout_s
 
     @contextlib.contextmanager
     def connect(self, *, read_only: bool = False) -> Iterator[ibis.BaseBackend]:
         if not read_only:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-        raw = duckdb.connect(str(self.path), read_only=read_only, config=dict(_DUCKDB_CONFIG))
+        raw = self._open(read_only)
         try:
             # Timestamps are stored as UTC instants; date arithmetic on them must not
             # depend on the machine's zone (business dates are computed explicitly).
@@ -116,6 +130,23 @@ class Warehouse:
             yield ibis.duckdb.from_connection(_DuckDB2Compat(raw) if _needs_compat() else raw)
         finally:
             raw.close()
+
+    def _open(self, read_only: bool) -> duckdb.DuckDBPyConnection:
+        """Open the file, waiting (exponential backoff up to lock_timeout_s) while another
+        process holds its lock: DuckDB allows one writer process, and a second one fails at
+        once. A short overlap (a reader finishing, the previous run closing) is transient;
+        anything else, and a lock held beyond the timeout, raises."""
+        waited, delay = 0.0, 0.25
+        while True:
+            try:
+                return duckdb.connect(str(self.path), read_only=read_only, config=dict(_DUCKDB_CONFIG))
+            except duckdb.IOException as exc:
+                if not is_lock_error(exc) or waited >= self.lock_timeout_s:
+                    raise
+                step = min(delay, self.lock_timeout_s - waited)
+                _log.warning("warehouse %s is locked by another process; retrying in %.1fs", self.path, step)
+                time.sleep(step)
+                waited, delay = waited + step, min(delay * 2, 8.0)
 
     # --- small SQL helpers (engine-specific by nature) --------------------------------
 

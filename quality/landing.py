@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,3 +90,37 @@ def data_files(folder: Path) -> list[Path]:
     if not folder.is_dir():
         return []
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in DATA_SUFFIXES)
+
+
+def day_digest(landing: Path, day: str, feeds: Iterable[str]) -> str | None:
+    """Content hash of a complete landing day: every feed in `feeds` has its manifest, and the
+    digest covers each manifest's files (name, rows, SHA-256), so a re-delivered identical file
+    gives the same digest and a changed one a new digest. None while any manifest is missing
+    or malformed (the ingestion reports a malformed one; the day is not complete)."""
+    h = hashlib.sha256(day.encode())
+    for feed in sorted(feeds):
+        try:
+            entries = read_manifest(day_dir(Path(landing), feed, day))
+        except ManifestError:
+            return None
+        if entries is None:
+            return None
+        for e in sorted(entries.values(), key=lambda e: e.name):
+            h.update(f"\0{feed}\0{e.name}\0{e.rows}\0{e.sha256}".encode())
+    return h.hexdigest()
+
+
+def complete_days(landing: Path, feeds: Iterable[str]) -> dict[str, str]:
+    """{business day: digest} of every landing day on which every feed in `feeds` is complete."""
+    feeds = list(feeds)
+    candidates: set[str] = set()
+    for feed in feeds:
+        folder = Path(landing) / feed
+        if folder.is_dir():
+            candidates.update(p.name for p in folder.iterdir() if p.is_dir())
+    out = {}
+    for day in sorted(candidates):
+        digest = day_digest(landing, day, feeds)
+        if digest is not None:
+            out[day] = digest
+    return out
