@@ -33,6 +33,7 @@ def _satisfaction(b: Batch):
         execute=b.con.execute,
         settings_version=b.version,
         log=b.log,
+        keep=b.scratch.keep,
     )
 
 

@@ -2,6 +2,8 @@
 
     crm-pipeline demo-data --customers N --days D --seed S --out DIR [--defects RATE]
     crm-pipeline run [--start DAY --end DAY] [--demo-if-empty] [--all-snapshots]
+    crm-pipeline backfill --from DAY --to DAY [--assets SELECTION]
+    crm-pipeline prune [--dry-run]
     crm-pipeline tables
 
 `run` ingests a range of business days as ONE run (the assets receive the whole
@@ -111,12 +113,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"Nothing to do: end {end} is before start {start}.", file=sys.stderr)
         return 2
 
-    import dagster as dg
-
-    from pipelines.definitions import defs
     from pipelines.jobs import snapshot_days
 
-    instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
     n_days = (end - start).days + 1
     recent = 0 if args.all_snapshots else settings.snapshot_recent_days
     plan = snapshot_days(start, end, recent)
@@ -136,6 +134,16 @@ def cmd_run(args: argparse.Namespace) -> int:
             flush=True,
         )
         runs = [("crm_ingest", start, end)] + [("crm_marts", p[0], p[-1]) for p in plan]
+    return _execute(settings, runs, args.log_level)
+
+
+def _execute(settings: Settings, runs: list[tuple[str, dt.date, dt.date]], log_level: str, defs=None) -> int:
+    """Run each (job, first day, last day) as one run over its range; stop at the first failure."""
+    import dagster as dg
+
+    if defs is None:
+        from pipelines.definitions import defs
+    instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
     t0 = time.monotonic()
     for job, first, last in runs:
         result = defs.resolve_job_def(job).execute_in_process(
@@ -144,7 +152,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 "dagster/asset_partition_range_start": first.isoformat(),
                 "dagster/asset_partition_range_end": last.isoformat(),
             },
-            run_config={"loggers": {"console": {"config": {"log_level": args.log_level}}}},
+            run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
             raise_on_error=False,
         )
         if not result.success:
@@ -160,6 +168,55 @@ def cmd_run(args: argparse.Namespace) -> int:
     print_tables(settings)
     print(f"\nAll {len(runs)} run(s) succeeded in {time.monotonic() - t0:.0f}s.")
     return 0
+
+
+def cmd_backfill(args: argparse.Namespace) -> int:
+    """Every selected asset for every business day of a range, as ONE run (single-run
+    backfill policies: each landing file is read once, each mart builds a month of
+    snapshots per query). A rerun of the same range replaces exactly those days."""
+    import dagster as dg
+
+    from pipelines.definitions import ALL_ASSETS, defs
+    from pipelines.partitions import daily_partitions
+    from pipelines.resources import build_resources
+
+    settings = load_settings()
+    start, end = args.start, args.end
+    keys = daily_partitions.get_partition_keys()
+    last = dt.date.fromisoformat(keys[-1]) if keys else settings.start_date - dt.timedelta(days=1)
+    if end < start:
+        print(f"--to {end} is before --from {start}.", file=sys.stderr)
+        return 2
+    if start < settings.start_date or end > last:
+        print(
+            f"Business days {start} … {end} are outside the partitions {settings.start_date} … {last} "
+            "(a day becomes a partition once it has ended in the business time zone).",
+            file=sys.stderr,
+        )
+        return 2
+    selection = dg.AssetSelection.all()
+    if args.assets:
+        try:
+            # an ingest asset writes staging and quarantine together: select its partner too
+            selection = dg.AssetSelection.from_string(args.assets).required_multi_asset_neighbors()
+            chosen = selection.resolve(defs.resolve_asset_graph())
+        except Exception as exc:
+            print(f"--assets {args.assets!r} is not a valid asset selection: {exc}", file=sys.stderr)
+            return 2
+        if not chosen:
+            print(
+                f"--assets {args.assets!r} selects no asset; examples: 'key:marts/rfm_segments', "
+                "'group:value', 'key:staging/orders+' (and everything downstream).",
+                file=sys.stderr,
+            )
+            return 2
+        print(f"Selected {len(chosen)} asset(s): {', '.join(sorted(k.to_user_string() for k in chosen))}", flush=True)
+    job = dg.define_asset_job("crm_backfill", selection=selection)
+    backfill_defs = dg.Definitions(
+        assets=ALL_ASSETS, jobs=[job], resources=build_resources(settings), executor=dg.in_process_executor
+    )
+    print(f"Backfilling {(end - start).days + 1} business days, {start} … {end}, as one run.", flush=True)
+    return _execute(settings, [("crm_backfill", start, end)], args.log_level, backfill_defs)
 
 
 def print_tables(settings: Settings) -> None:
@@ -221,6 +278,29 @@ def print_tables(settings: Settings) -> None:
         print(f"Great Expectations Data Docs: {docs.resolve()}/<feed>/index.html")
 
 
+def cmd_prune(args: argparse.Namespace) -> int:
+    from pipelines.retention import prune_snapshots
+    from pipelines.warehouse import Warehouse
+
+    settings = load_settings()
+    if not Path(settings.warehouse_path).exists():
+        print(f"No warehouse at {Path(settings.warehouse_path).resolve()}.", file=sys.stderr)
+        return 2
+    with Warehouse(settings.warehouse_path).connect() as con:
+        pruned = prune_snapshots(con, settings.snapshot_recent_days, dry_run=args.dry_run)
+    verb = "would delete" if args.dry_run else "deleted"
+    for p in pruned:
+        if p.deleted_dates:
+            n = len(p.deleted_dates)
+            print(f"  {p.table}: {verb} {n} snapshot(s), {p.deleted_rows:,} rows; kept {p.kept_dates}")
+    total = sum(len(p.deleted_dates) for p in pruned)
+    print(
+        f"{verb.capitalize()} {total} snapshot(s) in {len(pruned)} mart tables "
+        f"(kept: the last {settings.snapshot_recent_days} days of each and every month-end)."
+    )
+    return 0
+
+
 def cmd_tables(_: argparse.Namespace) -> int:
     print_tables(load_settings())
     return 0
@@ -260,6 +340,21 @@ def main(argv: list[str] | None = None) -> int:
         help="Dagster run log level on the console (default INFO; DEBUG shows every event)",
     )
     run.set_defaults(func=cmd_run)
+
+    backfill = sub.add_parser("backfill", help="materialize (selected) assets for every day of a range, as one run")
+    backfill.add_argument("--from", dest="start", type=_date, required=True, help="first business day")
+    backfill.add_argument("--to", dest="end", type=_date, required=True, help="last business day")
+    backfill.add_argument(
+        "--assets",
+        default=None,
+        help="asset selection, e.g. 'group:value' or 'key:staging/orders+' (default: every asset)",
+    )
+    backfill.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    backfill.set_defaults(func=cmd_backfill)
+
+    prune = sub.add_parser("prune", help="delete mart snapshots outside the retention (recent days + month-ends)")
+    prune.add_argument("--dry-run", action="store_true", help="only report what would be deleted")
+    prune.set_defaults(func=cmd_prune)
 
     tables = sub.add_parser("tables", help="print the warehouse tables with row counts")
     tables.set_defaults(func=cmd_tables)

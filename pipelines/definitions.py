@@ -6,6 +6,7 @@ import dagster as dg
 
 from assets.clv import clv_assets
 from assets.customers import customer_assets
+from assets.exports import export_assets
 from assets.ingest import ingest_assets
 from assets.lifecycle import lifecycle_assets
 from assets.satisfaction import satisfaction_assets
@@ -17,7 +18,7 @@ from pipelines.resources import build_resources
 from pipelines.schedules import nightly_schedule
 from pipelines.sensors import failure_alert, landing_sensor
 
-#: Every asset, in layers: ingestion, then the marts.
+#: Every asset, in layers: ingestion, the marts, then the exports.
 ALL_ASSETS = [
     *ingest_assets,
     *customer_assets,
@@ -26,6 +27,7 @@ ALL_ASSETS = [
     *strategy_assets,
     *clv_assets,
     *satisfaction_assets,
+    *export_assets,
 ]
 
 defs = dg.Definitions(

@@ -10,7 +10,7 @@ import datetime as dt
 import dagster as dg
 
 INGEST = dg.AssetSelection.key_prefixes(["staging"], ["quarantine"])
-MARTS = dg.AssetSelection.key_prefixes(["marts"])
+MARTS = dg.AssetSelection.key_prefixes(["marts"], ["exports"])
 
 crm_daily = dg.define_asset_job(
     "crm_daily",
@@ -25,10 +25,21 @@ crm_ingest = dg.define_asset_job(
 crm_marts = dg.define_asset_job(
     "crm_marts",
     selection=MARTS,
-    description="Build the mart snapshots for the business day(s) from what staging holds.",
+    description="Build the mart snapshots for the business day(s) from what staging holds, then export them.",
 )
 
 JOBS = [crm_daily, crm_ingest, crm_marts]
+
+
+def is_month_end(day: dt.date) -> bool:
+    return (day + dt.timedelta(days=1)).day == 1
+
+
+def retained(day: dt.date, newest: dt.date, recent_days: int) -> bool:
+    """Whether a mart snapshot is kept: one of the last `recent_days` days up to `newest`, or
+    a month-end (recent_days <= 0 keeps every day). The one rule behind what a long run
+    builds (`snapshot_days`) and what pruning may delete (pipelines/retention.py)."""
+    return recent_days <= 0 or day > newest - dt.timedelta(days=recent_days) or is_month_end(day)
 
 
 def snapshot_days(start: dt.date, end: dt.date, recent_days: int) -> list[list[dt.date]]:
@@ -39,5 +50,5 @@ def snapshot_days(start: dt.date, end: dt.date, recent_days: int) -> list[list[d
     if recent_days <= 0 or len(days) <= recent_days:
         return [days] if days else []
     recent = days[-recent_days:]
-    month_ends = [d for d in days[:-recent_days] if (d + dt.timedelta(days=1)).day == 1]
+    month_ends = [d for d in days[:-recent_days] if retained(d, end, recent_days)]
     return [[d] for d in month_ends] + [recent]

@@ -45,6 +45,10 @@ class Settings:
     warehouse_path: str = "warehouse/crm.duckdb"
     #: Folder the feeds land in (see quality/landing.py for the layout).
     landing_path: str = "landing"
+    #: Parquet exports, <export_path>/<table>/as_of_date=<YYYY-MM-DD>/data.parquet; empty: beside the warehouse.
+    export_path: str = ""
+    #: The database file BI tools open (pseudonymised marts only); empty: <export folder>/bi.duckdb.
+    bi_path: str = ""
     #: Time zone in which a business day starts and ends; partition keys are days here.
     business_timezone: str = "Asia/Shanghai"
     #: First partition (business date). The demo generator starts here too.
@@ -89,7 +93,19 @@ class Settings:
 
     @property
     def version(self) -> str:
-        return hashlib.sha256(settings_to_json(self).encode()).hexdigest()[:12]
+        """Hash of what decides the rows: every setting except where files live and how runs
+        are triggered (`UNVERSIONED`), so the same data built in another folder, or by the
+        sensor instead of the schedule, carries the same version."""
+        values = {k: v for k, v in dataclasses.asdict(self).items() if k not in UNVERSIONED}
+        return hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+    @property
+    def export_root(self) -> Path:
+        return Path(self.export_path) if self.export_path else Path(self.warehouse_path).parent / "exports"
+
+    @property
+    def bi_file(self) -> Path:
+        return Path(self.bi_path) if self.bi_path else self.export_root / "bi.duckdb"
 
     @property
     def start_date(self) -> dt.date:
@@ -100,7 +116,27 @@ class Settings:
         return dt.date.fromisoformat(self.min_valid_date)
 
 
-_ENV_PATHS = {"CRM_WAREHOUSE": "warehouse_path", "CRM_LANDING": "landing_path"}
+#: Settings that do not change any row: paths, automation and alerting.
+UNVERSIONED = frozenset(
+    {
+        "warehouse_path",
+        "landing_path",
+        "export_path",
+        "bi_path",
+        "nightly_at",
+        "sensor_interval_s",
+        "required_feeds",
+        "automation_running",
+        "alert_webhook_url",
+    }
+)
+
+_ENV_PATHS = {
+    "CRM_WAREHOUSE": "warehouse_path",
+    "CRM_LANDING": "landing_path",
+    "CRM_EXPORTS": "export_path",
+    "CRM_BI": "bi_path",
+}
 
 
 def _tuples(value: object) -> object:

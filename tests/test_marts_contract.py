@@ -40,6 +40,8 @@ def test_mart_sections_load_from_yaml_and_round_trip(tmp_path):
     assert s.shopping.cadence_anchor.isoformat() == "2025-01-13"
     assert settings_from_json(settings_to_json(s)) == s
     assert s.version != Settings().version
+    # where files live and how runs start do not change a row, so not the version either
+    assert Settings(warehouse_path="a", landing_path="b", alert_webhook_url="http://x").version == Settings().version
 
 
 @pytest.mark.parametrize(

@@ -56,6 +56,7 @@ EXPECTED_KEYS = {
             "satisfaction_loyalty",
         )
     ),
+    "exports/marts",
 }
 
 
