@@ -279,7 +279,7 @@ def print_tables(settings: Settings) -> None:
 
 
 def cmd_prune(args: argparse.Namespace) -> int:
-    from pipelines.retention import prune_snapshots
+    from pipelines.retention import prune_exports, prune_snapshots
     from pipelines.warehouse import Warehouse
 
     settings = load_settings()
@@ -288,6 +288,8 @@ def cmd_prune(args: argparse.Namespace) -> int:
         return 2
     with Warehouse(settings.warehouse_path).connect() as con:
         pruned = prune_snapshots(con, settings.snapshot_recent_days, dry_run=args.dry_run)
+    if not args.dry_run:
+        prune_exports(settings.export_root, pruned)
     verb = "would delete" if args.dry_run else "deleted"
     for p in pruned:
         if p.deleted_dates:

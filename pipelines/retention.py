@@ -6,12 +6,15 @@ snapshots a long run builds, so pruning can never delete a snapshot a run would 
 "Recent" is counted back from each table's newest snapshot (not from today): a paused
 pipeline does not lose its history. Each table is pruned in its own transaction; staging,
 quarantine and meta are never touched (they are the inputs every snapshot is rebuilt from).
+The Parquet exports of deleted snapshots are removed with them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 
@@ -61,3 +64,17 @@ def prune_snapshots(con, recent_days: int, *, dry_run: bool = False) -> list[Pru
                 raise
         out.append(Pruned(table, len(days) - len(drop), drop, rows))
     return out
+
+
+def prune_exports(root: Path, pruned: list[Pruned]) -> int:
+    """Remove the Parquet folders of the deleted snapshots (pipelines/exports.py layout);
+    bi.duckdb follows the warehouse at the next export. Returns the folders removed."""
+    removed = 0
+    for p in pruned:
+        table = p.table.split(".", 1)[1]
+        for day in p.deleted_dates:
+            folder = Path(root) / table / f"as_of_date={day.isoformat()}"
+            if folder.is_dir():
+                shutil.rmtree(folder)
+                removed += 1
+    return removed

@@ -12,7 +12,7 @@ import pytest
 
 from analytics import synth
 from pipelines.cli import main
-from pipelines.retention import prune_snapshots
+from pipelines.retention import prune_exports, prune_snapshots
 from pipelines.warehouse import Warehouse
 
 START = dt.date(2025, 1, 1)
@@ -118,3 +118,7 @@ def test_pruning_keeps_recent_days_and_month_ends_only(tmp_path):
         assert [x.date() for x in left] == sorted(set(days) - set(expected_gone))
         assert Warehouse.sql_df(con, "SELECT count(*) AS n FROM staging.s")["n"][0] == len(days)
         assert prune_snapshots(con, 5)[0].deleted_dates == []  # a second prune finds nothing
+    for day in (d("2025-02-15"), d("2025-02-28")):  # an exported deleted date and a kept one
+        (tmp_path / "exports" / "m" / f"as_of_date={day}").mkdir(parents=True)
+    assert prune_exports(tmp_path / "exports", [result]) == 1
+    assert [p.name for p in (tmp_path / "exports" / "m").iterdir()] == ["as_of_date=2025-02-28"]
