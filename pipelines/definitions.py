@@ -9,6 +9,7 @@ from assets.customers import customer_assets
 from assets.exports import export_assets
 from assets.ingest import ingest_assets
 from assets.lifecycle import lifecycle_assets
+from assets.migration import migration_assets
 from assets.satisfaction import satisfaction_assets
 from assets.strategy import strategy_assets
 from assets.value import value_assets
@@ -24,6 +25,7 @@ ALL_ASSETS = [
     *customer_assets,
     *value_assets,
     *lifecycle_assets,
+    *migration_assets,
     *strategy_assets,
     *clv_assets,
     *satisfaction_assets,

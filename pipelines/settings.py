@@ -30,6 +30,7 @@ from analytics.customer360 import Customer360Params
 from analytics.identity import IdentityParams
 from analytics.lifecycle import LifecycleParams
 from analytics.loyalty import LoyaltyParams
+from analytics.migration import MigrationParams
 from analytics.prospects import ProspectParams
 from analytics.rfm import RFMParams
 from analytics.satisfaction.marts import SatisfactionParams
@@ -86,6 +87,7 @@ class Settings:
     loyalty: LoyaltyParams = field(default_factory=LoyaltyParams)
     tiers: TierMatrixParams = field(default_factory=TierMatrixParams)
     lifecycle: LifecycleParams = field(default_factory=LifecycleParams)
+    migration: MigrationParams = field(default_factory=MigrationParams)
     shopping: ShoppingListParams = field(default_factory=ShoppingListParams)
     prospects: ProspectParams = field(default_factory=ProspectParams)
     clv: ClvParams = field(default_factory=ClvParams)

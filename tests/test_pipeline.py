@@ -38,6 +38,7 @@ EXPECTED_KEYS = {
             "churn",
             "cohort_retention",
             "churn_warning",
+            "segment_migration",
             "segment_strategy",
             "shopping_lists",
             "prospects",
