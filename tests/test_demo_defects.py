@@ -209,3 +209,15 @@ def test_every_survey_response_is_counted_once_per_snapshot(loaded):
         assert overall.n + overall.n_excluded == snap.loc["all", "kept"]
         sat = index[(index.as_of_date == day) & (index.wave == "all") & (index.segment_type == "all")]
         assert (sat.n <= snap.loc["all", "kept"]).all() and set(sat.status) <= {"ok", "small_sample", "not_fitted"}
+
+
+def test_the_exports_carry_no_personal_data(loaded):
+    """The issue's scan: bi.duckdb and every Parquet export, column names and values, find
+    nothing that looks like personal data (the warehouse itself does: staging keeps it)."""
+    from quality.pii import scan_duckdb, scan_parquet
+
+    exports = loaded[2].parent / "wh" / "exports"
+    assert (exports / "bi.duckdb").exists() and any(exports.rglob("*.parquet"))
+    findings = scan_duckdb(exports / "bi.duckdb") + scan_parquet(exports)
+    assert findings == [], "\n".join(map(str, findings))
+    assert scan_duckdb(loaded[2].parent / "wh" / "crm.duckdb"), "the scanner must see staging's personal data"
