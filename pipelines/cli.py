@@ -26,7 +26,7 @@ from pathlib import Path
 
 from pipelines.settings import Settings, load_settings
 from quality.contracts import FEEDS
-from quality.landing import REJECTED_DIR
+from quality.landing import REJECTED_DIR, is_day
 
 log = logging.getLogger("crm_pipeline")
 
@@ -52,15 +52,7 @@ def landing_days(landing: Path) -> list[str]:
         folder = landing / feed
         if folder.is_dir():
             days.update(p.name for p in folder.iterdir() if p.is_dir() and p.name != REJECTED_DIR)
-    return sorted(d for d in days if _is_day(d))
-
-
-def _is_day(name: str) -> bool:
-    try:
-        dt.date.fromisoformat(name)
-        return True
-    except ValueError:
-        return False
+    return sorted(d for d in days if is_day(d))
 
 
 def cmd_demo_data(args: argparse.Namespace) -> int:

@@ -31,12 +31,8 @@ from quality.landing import complete_days
 log = logging.getLogger(__name__)
 
 
-def _is_day(name: str) -> bool:
-    try:
-        dt.date.fromisoformat(name)
-        return True
-    except ValueError:
-        return False
+def _sensor_status(settings: Settings) -> dg.DefaultSensorStatus:
+    return dg.DefaultSensorStatus.RUNNING if settings.automation_running else dg.DefaultSensorStatus.STOPPED
 
 
 def landing_requests(settings: Settings, cursor: str | None, today: dt.date) -> tuple[list[dg.RunRequest], str]:
@@ -46,7 +42,7 @@ def landing_requests(settings: Settings, cursor: str | None, today: dt.date) -> 
     feeds = settings.required_feeds or tuple(FEEDS)
     requests = []
     for day, digest in complete_days(Path(settings.landing_path), feeds).items():
-        if not _is_day(day) or seen.get(day) == digest:
+        if seen.get(day) == digest:
             continue
         if not settings.start_date <= dt.date.fromisoformat(day) < today:
             continue
@@ -66,9 +62,7 @@ def landing_sensor(settings: Settings) -> dg.SensorDefinition:
         name="landing_sensor",
         job=crm_daily,
         minimum_interval_seconds=settings.sensor_interval_s,
-        default_status=dg.DefaultSensorStatus.RUNNING
-        if settings.automation_running
-        else dg.DefaultSensorStatus.STOPPED,
+        default_status=_sensor_status(settings),
         description="Runs a business day when every required feed's manifest has landed; run key = content hash.",
     )
     def _sensor(context: dg.SensorEvaluationContext):
@@ -105,9 +99,7 @@ def notify(url: str, payload: dict, timeout_s: float = 10.0) -> bool:
 def failure_alert(settings: Settings) -> dg.SensorDefinition:
     @dg.run_failure_sensor(
         name="failure_alert",
-        default_status=dg.DefaultSensorStatus.RUNNING
-        if settings.automation_running
-        else dg.DefaultSensorStatus.STOPPED,
+        default_status=_sensor_status(settings),
         description="Logs every failed run and POSTs it to alert_webhook_url when set.",
     )
     def _alert(context: dg.RunFailureSensorContext):

@@ -15,6 +15,7 @@ match is partial (still being copied, or truncated) and is rejected whole.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import os
@@ -92,6 +93,15 @@ def data_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in DATA_SUFFIXES)
 
 
+def is_day(name: str) -> bool:
+    """Whether a landing folder name is a business day (YYYY-MM-DD)."""
+    try:
+        dt.date.fromisoformat(name)
+        return True
+    except ValueError:
+        return False
+
+
 def day_digest(landing: Path, day: str, feeds: Iterable[str]) -> str | None:
     """Content hash of a complete landing day: every feed in `feeds` has its manifest, and the
     digest covers each manifest's files (name, rows, SHA-256), so a re-delivered identical file
@@ -117,7 +127,7 @@ def complete_days(landing: Path, feeds: Iterable[str]) -> dict[str, str]:
     for feed in feeds:
         folder = Path(landing) / feed
         if folder.is_dir():
-            candidates.update(p.name for p in folder.iterdir() if p.is_dir())
+            candidates.update(p.name for p in folder.iterdir() if p.is_dir() and is_day(p.name))
     out = {}
     for day in sorted(candidates):
         digest = day_digest(landing, day, feeds)

@@ -15,58 +15,33 @@ cent and raise alpha by ~4 % (about 2 SE at 20,000 customers, 0.9 SE here).
 
 from __future__ import annotations
 
-import datetime as dt
-import json
-
-import ibis
-import pandas as pd
 import pytest
 
-from analytics import synth
 from analytics.clv_marts import ClvParams, FittedModels, clv_inputs, default_fitters, fit_models, spend_inputs
 from analytics.customer360 import Customer360Params, customer_360
-from analytics.identity import IdentityParams, Scratch, current_records, customer_identity
-from pipelines.cli import _demo_defaults
-from pipelines.settings import Settings
-from pipelines.warehouse import Warehouse
-from quality.contracts import FEEDS
-from quality.ingest import chunks, ensure_tables, ingest_batch
-from quality.router import RouteContext
+from tests.demo_kit import demo_warehouse
 
 WITHIN_STANDARD_ERRORS = 2.0
 
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory) -> tuple[dict, FittedModels]:
-    root = tmp_path_factory.mktemp("clv_demo")
-    spec = _demo_defaults(Settings())
-    synth.generate(root / "landing", **spec, log=lambda _: None)
-    truth = json.loads((root / "landing" / "ground_truth.json").read_text())
-    days = [spec["start"] + dt.timedelta(days=d) for d in range(spec["days"])]
-    with Warehouse(str(root / "w.duckdb")).connect() as con:
-        for contract in FEEDS.values():
-            ensure_tables(con, contract)
-        for feed in ("customers", "orders"):  # the customer 360 facts the CLV fit reads come from these
-            for batch in chunks(days, 31):
-                ingest_batch(con, FEEDS[feed], batch, landing_root=root / "landing", ctx=RouteContext(), run_id="t")
-        as_of = ibis.memtable(pd.DataFrame({"as_of_date": [days[-1]]}), schema={"as_of_date": "date"})
-        staging = lambda name: con.table(name, database="staging")  # noqa: E731
-        with Scratch(con) as scratch:
-            records = scratch.keep(current_records(staging("customers"), as_of))
-            identity = scratch.keep(customer_identity(scratch, records, IdentityParams(), b"test"))
-            c360 = scratch.keep(
-                customer_360(
-                    records=records,
-                    identity=identity,
-                    orders=staging("orders"),
-                    payments=staging("payments"),
-                    interactions=staging("interactions"),
-                    surveys=staging("surveys"),
-                    as_of=as_of,
-                    params=Customer360Params(),
-                )
+    # the customer 360 facts the CLV fit reads come from customers and orders
+    with demo_warehouse(tmp_path_factory.mktemp("clv_demo"), ["orders"]) as d:
+        c360 = d.scratch.keep(
+            customer_360(
+                records=d.records,
+                identity=d.identity,
+                orders=d.staging("orders"),
+                payments=d.staging("payments"),
+                interactions=d.staging("interactions"),
+                surveys=d.staging("surveys"),
+                as_of=d.as_of,
+                params=Customer360Params(),
             )
-            inputs, spend = con.execute(clv_inputs(c360)), con.execute(spend_inputs(c360))
+        )
+        inputs, spend = d.con.execute(clv_inputs(c360)), d.con.execute(spend_inputs(c360))
+        truth = d.truth
     return truth, fit_models(inputs, ClvParams(), default_fitters(), spend=spend)
 
 

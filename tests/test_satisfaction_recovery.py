@@ -53,7 +53,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import json
 import math
 from statistics import NormalDist
 
@@ -64,16 +63,11 @@ import pytest
 
 from analytics import synth
 from analytics.asof import known
-from analytics.identity import IdentityParams, Scratch, current_records, customer_identity
 from analytics.satisfaction import ACSI
 from analytics.satisfaction.cleaning import classify_responses
 from analytics.satisfaction.measures import KANO_CATEGORIES, ipa_table, kano_table
-from pipelines.cli import _demo_defaults
-from pipelines.settings import Settings
-from pipelines.warehouse import Warehouse
-from quality.contracts import FEEDS, SERVICE_ATTRIBUTES
-from quality.ingest import chunks, ensure_tables, ingest_batch
-from quality.router import RouteContext
+from quality.contracts import SERVICE_ATTRIBUTES
+from tests.demo_kit import demo_warehouse
 
 #: ACSI latent variable -> the generator's latent
 LATENT_OF: dict[str, str] = {
@@ -236,28 +230,12 @@ def demo(tmp_path_factory) -> dict:
     response keyed by its customer_key the way customer360._survey_facts does (but a left
     join: anonymous responses stay, with a null key) and classified by the cleaning rules
     with the ACSI items required. Returns the ground truth and the kept responses."""
-    root = tmp_path_factory.mktemp("satisfaction_demo")
-    spec = _demo_defaults(Settings())
-    synth.generate(root / "landing", **spec, log=lambda _: None)
-    truth = json.loads((root / "landing" / "ground_truth.json").read_text())
-    days = [spec["start"] + dt.timedelta(days=d) for d in range(spec["days"])]
-    with Warehouse(str(root / "w.duckdb")).connect() as con:
-        for contract in FEEDS.values():
-            ensure_tables(con, contract)
-        for feed in ("customers", "surveys"):
-            for batch in chunks(days, 31):
-                ingest_batch(con, FEEDS[feed], batch, landing_root=root / "landing", ctx=RouteContext(), run_id="t")
-        as_of = ibis.memtable(pd.DataFrame({"as_of_date": [days[-1]]}), schema={"as_of_date": "date"})
-        staging = lambda name: con.table(name, database="staging")  # noqa: E731
-        with Scratch(con) as scratch:
-            records = scratch.keep(current_records(staging("customers"), as_of))
-            identity = scratch.keep(customer_identity(scratch, records, IdentityParams(), b"test"))
-            keys = identity.select("as_of_date", "customer_ref", "customer_key")
-            surveys = known(staging("surveys"), as_of)
-            keyed = surveys.left_join(keys, ["as_of_date", "customer_ref"]).drop(
-                "as_of_date_right", "customer_ref_right"
-            )
-            responses = con.execute(classify_responses(keyed, required=ACSI.items))
+    with demo_warehouse(tmp_path_factory.mktemp("satisfaction_demo"), ["surveys"]) as d:
+        keys = d.identity.select("as_of_date", "customer_ref", "customer_key")
+        surveys = known(d.staging("surveys"), d.as_of)
+        keyed = surveys.left_join(keys, ["as_of_date", "customer_ref"]).drop("as_of_date_right", "customer_ref_right")
+        responses = d.con.execute(classify_responses(keyed, required=ACSI.items))
+        truth = d.truth
     assert responses.response_id.is_unique
     return {"truth": truth, "responses": responses, "kept": responses[~responses.excluded].reset_index(drop=True)}
 

@@ -802,7 +802,7 @@ def _path_rows(wave: str, fit: _Fit, frame: pd.DataFrame, params: SatisfactionPa
         ("ave", m.ave_),
         ("composite_reliability", m.composite_reliability_),
         ("cronbach_alpha", m.cronbach_alpha_),
-        ("rho_a", getattr(m, "rho_a_", pd.Series(dtype=float))),
+        ("rho_a", m.rho_a_),
     ):
         for lv, v in series.items():
             add(measure, lv, None, v)
