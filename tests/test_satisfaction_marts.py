@@ -423,3 +423,17 @@ def test_a_snapshot_without_survey_responses_gives_empty_marts():
     with Warehouse(":memory:").connect() as con:
         exprs = satisfaction_marts(**inp, as_of=_as_of(AS_OF), params=PARAMS, execute=con.execute)
         assert {name: len(con.execute(e)) for name, e in exprs.items()} == {s.table: 0 for s in SATISFACTION_TABLES}
+
+
+def test_the_fits_do_not_depend_on_the_row_order_a_query_returned():
+    """DuckDB returns rows in no fixed order and the seeded bootstrap draws row positions: the
+    marts (standard errors and intervals included) must be the same for any order of the rows."""
+    frame = _frame({"A": 40, "B": 30}, anonymous=10)
+    params = dataclasses.replace(PARAMS, bootstrap=20, consistent=False)  # one common factor: PLSc is inadmissible
+    shuffled = frame.sample(frac=1.0, random_state=7).reset_index(drop=True)
+    assert not shuffled.response_id.equals(frame.response_id)
+    one = python_marts(frame, _population({"A": 100, "B": 300}), params)
+    two = python_marts(shuffled, _population({"A": 100, "B": 300}), params)
+    assert one.paths.std_error.notna().any()
+    pd.testing.assert_frame_equal(one.paths, two.paths)
+    pd.testing.assert_frame_equal(one.index, two.index)

@@ -661,8 +661,10 @@ def _complete(frame: pd.DataFrame, items: Sequence[str]) -> pd.DataFrame:
 
 
 def _fit(frame: pd.DataFrame, params: SatisfactionParams) -> _Fit:
+    """Fit on the responses in response_id order: the seeded bootstrap draws row positions, so
+    the order a query happened to return (DuckDB's is not fixed) must not move the intervals."""
     spec = params.spec
-    data = _complete(frame, spec.items)
+    data = _complete(frame, spec.items).sort_values("response_id", kind="stable")
     n = len(data)
     if n < params.min_responses:
         return _Fit(n, status="not_fitted")
