@@ -19,6 +19,15 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# Headless Chromium for the report rendering test (tests/test_report.py): Debian's package.
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+$(CHROMIUM):
+	@echo "Installing Debian's chromium (headless, for the report test)…"
+	@$(SUDO) apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1 \
+	  || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends chromium >/dev/null; } \
+	  || { echo "Could not install chromium: install Debian's 'chromium' package, then rerun"; exit 1; }
+
 $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 	@mkdir -p $(DAGSTER_HOME)
 	@cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
@@ -27,8 +36,8 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 run: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/crm-pipeline run --demo-if-empty
 
-## make test: ruff + pytest
-test: $(STAMP)
+## make test: ruff + pytest (installs Debian's chromium for the report test when missing)
+test: $(STAMP) $(CHROMIUM)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest -q

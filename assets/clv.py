@@ -3,11 +3,11 @@ snapshot's unique (x, t_x, T) rows), the seed formula with T from churn and from
 model, the fitted parameters, and a calibration / holdout check each run
 (analytics/clv_marts.py, analytics/clv/)."""
 
+from analytics import charts
 from analytics.clv_marts import CLV, CLV_MODELS, CLV_TRACKING, CLV_VALIDATION, clv_marts
 from analytics.customer360 import CUSTOMER_360, keyed_lines, purchase_days
 from analytics.identity import CUSTOMER_IDENTITY
 from analytics.lifecycle import CHURN
-from assets import plots
 from assets.reporting import markdown
 from assets.snapshots import Batch, Report, mart_asset
 
@@ -43,10 +43,10 @@ def _errors(last):
 clv_asset = mart_asset(
     name="clv",
     tables=[
-        (CLV, Report(order_by=("clv_rank", "customer_key"), plot=plots.clv_distribution, extra=_tiers)),
+        (CLV, Report(order_by=("clv_rank", "customer_key"), plot=charts.clv_distribution, extra=_tiers)),
         (CLV_MODELS, Report(order_by=("model", "sample", "parameter"))),
-        (CLV_VALIDATION, Report(order_by=("bucket_order",), plot=plots.clv_calibration, extra=_errors)),
-        (CLV_TRACKING, Report(order_by=("holdout_day",), plot=plots.clv_tracking)),
+        (CLV_VALIDATION, Report(order_by=("bucket_order",), plot=charts.clv_calibration, extra=_errors)),
+        (CLV_TRACKING, Report(order_by=("holdout_day",), plot=charts.clv_tracking)),
     ],
     deps=[CUSTOMER_360, CUSTOMER_IDENTITY, CHURN, "staging/orders"],
     group="clv",

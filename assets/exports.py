@@ -14,6 +14,7 @@ import pandas as pd
 from assets.reporting import markdown, partition_days
 from pipelines.exports import export_parquet, exported_marts, publish_bi
 from pipelines.partitions import daily_partitions
+from pipelines.report import ANCHOR, SECTIONS, write_report
 from pipelines.resources import WAREHOUSE_POOL, PipelineSettings, WarehouseResource
 from pipelines.settings import Settings
 
@@ -66,4 +67,32 @@ def exports_asset(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
     )
 
 
-export_assets = [exports_asset]
+@dg.asset(
+    key=["reports", "html"],
+    deps=[dg.AssetKey(t.split(".")) for t in sorted({ANCHOR, *(f.table for s in SECTIONS for f in s.figures)})],
+    partitions_def=daily_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    pool=WAREHOUSE_POOL,
+    group_name="exports",
+    kinds={"html"},
+)
+def report_asset(context: dg.AssetExecutionContext, warehouse: WarehouseResource, settings: PipelineSettings):
+    """The static HTML report (<report_path>/<as_of>/index.html) for the last day of the run:
+    a backfill reports its newest day, not every day (`crm-pipeline report --as-of D` builds
+    any other kept snapshot's)."""
+    day = partition_days(context)[-1]
+    with warehouse.connect() as con:
+        report = write_report(con, day, settings.value.report_root, settings.version, context.log.warning)
+    context.log.info(f"report: {report.path} ({report.charts} charts, {report.bytes:,} bytes)")
+    return dg.MaterializeResult(
+        metadata={
+            "path": dg.MetadataValue.path(str(report.path.resolve())),
+            "as_of_date": day.isoformat(),
+            "charts": report.charts,
+            "missing": ", ".join(report.missing) or "none",
+            "bytes": report.bytes,
+        }
+    )
+
+
+export_assets = [exports_asset, report_asset]

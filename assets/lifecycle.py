@@ -2,6 +2,7 @@
 group lifecycle (1 / churn rate), cohort retention, and the churn early warning
 (analytics/lifecycle.py)."""
 
+from analytics import charts
 from analytics.customer360 import keyed_lines, purchase_days
 from analytics.identity import CUSTOMER_IDENTITY
 from analytics.lifecycle import (
@@ -14,7 +15,6 @@ from analytics.lifecycle import (
     cohort_retention,
     lifecycle,
 )
-from assets import plots
 from assets.reporting import markdown
 from assets.snapshots import Batch, Report, customer_mart, mart_asset
 
@@ -22,7 +22,7 @@ lifecycle_asset = customer_mart(
     schema=LIFECYCLE,
     function=lifecycle,
     params="lifecycle",
-    report=Report(order_by=("stage_order", "customer_key"), plot=plots.lifecycle_funnel),
+    report=Report(order_by=("stage_order", "customer_key"), plot=charts.lifecycle_funnel),
     group="lifecycle",
     description="Each customer's lifecycle stage (potential ... recovery) and the rule that decided it.",
 )
@@ -46,7 +46,7 @@ churn_asset = mart_asset(
     name="churn",
     tables=[
         (CHURN, Report(order_by=("period_start", "cohort"), extra=_churn_summary)),
-        (COHORT_RETENTION, Report(order_by=("cohort", "months_since"), plot=plots.retention_heatmap)),
+        (COHORT_RETENTION, Report(order_by=("cohort", "months_since"), plot=charts.retention_heatmap)),
     ],
     deps=[CUSTOMER_IDENTITY, "staging/orders"],
     group="lifecycle",

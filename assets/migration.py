@@ -10,14 +10,13 @@ starts), logged, and gives no rows rather than a failed run.
 
 import datetime as dt
 
-import dagster as dg
 import ibis.expr.types as ir
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from analytics import charts
 from analytics.customer360 import CUSTOMER_360
-from analytics.lifecycle import LIFECYCLE, STAGE_ORDER
+from analytics.lifecycle import LIFECYCLE
 from analytics.migration import (
     DIMENSIONS,
     ENTERED,
@@ -30,7 +29,6 @@ from analytics.migration import (
 from analytics.rfm import RFM_SEGMENTS
 from analytics.schema import MartSchema
 from analytics.value import VALUE_TIERS
-from assets.plots import _png
 from assets.reporting import markdown
 from assets.snapshots import Batch, Report, mart_asset
 
@@ -66,33 +64,6 @@ def _migration(b: Batch):
     return {SEGMENT_MIGRATION.table: table}
 
 
-def lifecycle_migration_heatmap(migration: pd.DataFrame) -> dg.MetadataValue | None:
-    """Lifecycle stage at the from-date (rows) against the stage now (columns): customers per
-    cell, shaded by share of the row."""
-    m = migration[migration.dimension == "lifecycle_stage"]
-    if m.empty:
-        return None
-    stages = sorted(STAGE_ORDER, key=STAGE_ORDER.get)
-    rows = [s for s in [ENTERED[0], *stages] if s in set(m.from_code)]
-    cols = [s for s in [*stages, EXITED[0]] if s in set(m.to_code)]
-    counts = m.pivot_table(index="from_code", columns="to_code", values="customers", aggfunc="sum")
-    counts = counts.reindex(index=rows, columns=cols).fillna(0).astype(int)
-    shares = counts.div(counts.sum(axis=1), axis=0).to_numpy(float)
-    fig, ax = plt.subplots(figsize=(1.0 * len(cols) + 2.5, 0.6 * len(rows) + 2))
-    ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
-    for (i, j), v in np.ndenumerate(counts.to_numpy()):
-        if v:
-            ax.text(
-                j, i, str(v), ha="center", va="center", fontsize=8, color="white" if shares[i, j] > 0.6 else "black"
-            )
-    ax.set_xticks(range(len(cols)), cols, rotation=30, ha="right")
-    ax.set_yticks(range(len(rows)), rows)
-    ax.set_xlabel(f"stage on {m.as_of_date.iloc[0]:%Y-%m-%d}")
-    ax.set_ylabel(f"stage on {m.from_date.iloc[0]:%Y-%m-%d}")
-    ax.set_title("Lifecycle migration: customers (shade = share of row)")
-    return _png(fig, "Lifecycle migration")
-
-
 def _stayed(migration: pd.DataFrame) -> dict:
     """Per dimension: customers compared, share who stayed in their code, entered, exited."""
     m = migration.assign(
@@ -112,7 +83,11 @@ segment_migration_asset = mart_asset(
     tables=[
         (
             SEGMENT_MIGRATION,
-            Report(order_by=("dimension", "from_code", "-customers"), plot=lifecycle_migration_heatmap, extra=_stayed),
+            Report(
+                order_by=("dimension", "from_code", "-customers"),
+                plot=charts.lifecycle_migration_heatmap,
+                extra=_stayed,
+            ),
         )
     ],
     deps=[RFM_SEGMENTS, VALUE_TIERS, LIFECYCLE, CUSTOMER_360],

@@ -2,6 +2,7 @@
 NPS, Kano, importance-performance areas, survey coverage and satisfaction against
 behaviour (analytics/satisfaction/marts.py)."""
 
+from analytics import charts
 from analytics.customer360 import CUSTOMER_360
 from analytics.identity import CUSTOMER_IDENTITY
 from analytics.lifecycle import LIFECYCLE
@@ -17,7 +18,6 @@ from analytics.satisfaction.marts import (
     SURVEY_EXCLUSIONS,
     satisfaction_marts,
 )
-from assets import plots
 from assets.reporting import markdown
 from assets.snapshots import Batch, Report, mart_asset
 
@@ -55,13 +55,13 @@ satisfaction_asset = mart_asset(
         (SURVEY_EXCLUSIONS, Report(order_by=("wave",))),
         (
             SATISFACTION_INDEX,
-            Report(order_by=("wave", "latent", *_ALL), plot=plots.satisfaction_by_wave, extra=_overall_index),
+            Report(order_by=("wave", "latent", *_ALL), plot=charts.satisfaction_by_wave, extra=_overall_index),
         ),
         (SATISFACTION_PATHS, Report(order_by=("wave", "measure", "source", "target"), extra=_main_paths)),
         (CSD, Report(order_by=("wave", *_ALL))),
         (NPS, Report(order_by=("wave", *_ALL))),
-        (KANO, Report(order_by=("wave", *_ALL, "attribute"), plot=plots.kano_better_worse)),
-        (IPA, Report(order_by=("wave", "importance_method", "attribute"), plot=plots.ipa_quadrants)),
+        (KANO, Report(order_by=("wave", *_ALL, "attribute"), plot=charts.kano_better_worse)),
+        (IPA, Report(order_by=("wave", "importance_method", "attribute"), plot=charts.ipa_quadrants)),
         (SURVEY_COVERAGE, Report(order_by=("wave", "stratum"))),
         (SATISFACTION_LOYALTY, Report(order_by=("wave", "group"))),
     ],

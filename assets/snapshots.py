@@ -24,8 +24,10 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
+from analytics.charts import Chart
 from analytics.identity import Scratch
 from analytics.schema import MartSchema
+from assets import plots
 from assets.reporting import markdown, partition_days
 from pipelines.partitions import daily_partitions
 from pipelines.resources import WAREHOUSE_POOL, PipelineSettings, WarehouseResource
@@ -116,8 +118,8 @@ class Report:
     order_by: tuple[str, ...] = ()
     #: columns left out of the preview.
     hide: tuple[str, ...] = ("settings_version",)
-    #: plot(frame of the last snapshot) -> PNG markdown, or None.
-    plot: Callable[[pd.DataFrame], dg.MetadataValue | None] | None = None
+    #: plot(frame of the last snapshot) -> a chart (analytics/charts.py), or None.
+    plot: Callable[[pd.DataFrame], Chart | None] | None = None
     #: extra metadata from the last snapshot.
     extra: Callable[[pd.DataFrame], dict] | None = None
 
@@ -192,7 +194,13 @@ def mart_asset(
                     Warehouse.replace_rows(
                         con,
                         [
-                            Replace(schema.table, schema.columns, exprs[schema.table], {"as_of_date": batch_days})
+                            Replace(
+                                schema.table,
+                                schema.columns,
+                                exprs[schema.table],
+                                {"as_of_date": batch_days},
+                                key=schema.key,
+                            )
                             for schema, _ in tables
                         ],
                     )
@@ -208,9 +216,9 @@ def mart_asset(
                     "preview": _preview(last, report),
                 }
                 if report.plot is not None and len(last):
-                    plot = report.plot(last)
-                    if plot is not None:
-                        meta["plot"] = plot
+                    chart = report.plot(last)
+                    if chart is not None:
+                        meta["plot"] = plots.metadata(chart)
                 if report.extra is not None and len(last):
                     meta.update(report.extra(last))
                 yield dg.MaterializeResult(asset_key=dg.AssetKey(schema.table.split(".")), metadata=meta)

@@ -2,12 +2,12 @@
 customer-tier matrix. Each reads the batch's marts.customer_360 snapshots and calls
 one function of analytics/ (rfm, value, loyalty, tiers)."""
 
+from analytics import charts
 from analytics.customer360 import CUSTOMER_360
 from analytics.loyalty import LOYALTY, loyalty
 from analytics.rfm import RFM_SEGMENTS, rfm_segments
 from analytics.tiers import CUSTOMER_TIERS, TIER_MATRIX, customer_tiers, tier_matrix
 from analytics.value import PARETO, PARETO_GROUPS, VALUE_TIERS, pareto, pareto_groups, value_tiers
-from assets import plots
 from assets.reporting import markdown
 from assets.snapshots import Batch, Report, customer_mart, mart_asset
 
@@ -23,7 +23,7 @@ rfm_segments_asset = customer_mart(
     schema=RFM_SEGMENTS,
     function=rfm_segments,
     params="rfm",
-    report=Report(order_by=("-rfm_product", "customer_key"), plot=plots.rfm_heatmap, extra=_counts("segment")),
+    report=Report(order_by=("-rfm_product", "customer_key"), plot=charts.rfm_heatmap, extra=_counts("segment")),
     group="value",
     description="RFM quintile scores, cells, named segments and the seed's protect / develop / avoid rule.",
 )
@@ -49,8 +49,8 @@ def _pareto(b: Batch):
 pareto_asset = mart_asset(
     name="pareto",
     tables=[
-        (PARETO, Report(order_by=("measure", "percentile"), plot=plots.pareto_curve)),
-        (PARETO_GROUPS, Report(order_by=("group_order",), plot=plots.value_groups)),
+        (PARETO, Report(order_by=("measure", "percentile"), plot=charts.pareto_curve)),
+        (PARETO_GROUPS, Report(order_by=("group_order",), plot=charts.value_groups)),
     ],
     deps=[CUSTOMER_360],
     group="value",
@@ -81,7 +81,7 @@ tier_matrix_asset = mart_asset(
     name="tier_matrix",
     tables=[
         (CUSTOMER_TIERS, Report(order_by=("cube_rank", "customer_key"), extra=_counts("cube_cell"))),
-        (TIER_MATRIX, Report(order_by=("view", "cell"), plot=plots.tier_grid)),
+        (TIER_MATRIX, Report(order_by=("view", "cell"), plot=charts.tier_grid)),
     ],
     deps=[CUSTOMER_360, LOYALTY],
     group="value",

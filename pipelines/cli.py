@@ -135,7 +135,10 @@ def _execute(settings: Settings, runs: list[tuple[str, dt.date, dt.date]], log_l
 
     if defs is None:
         from pipelines.definitions import defs
+    from pipelines.recovery import recover_dead_runs, run_tags
+
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+    recover_dead_runs(instance)
     t0 = time.monotonic()
     for job, first, last in runs:
         result = defs.resolve_job_def(job).execute_in_process(
@@ -143,6 +146,7 @@ def _execute(settings: Settings, runs: list[tuple[str, dt.date, dt.date]], log_l
             tags={
                 "dagster/asset_partition_range_start": first.isoformat(),
                 "dagster/asset_partition_range_end": last.isoformat(),
+                **run_tags(),
             },
             run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
             raise_on_error=False,
@@ -158,6 +162,7 @@ def _execute(settings: Settings, runs: list[tuple[str, dt.date, dt.date]], log_l
             return 1
         print(f"{job} {first} … {last}: run {result.run_id} succeeded ({time.monotonic() - t0:.0f}s).", flush=True)
     print_tables(settings)
+    print_outputs(settings)
     print(f"\nAll {len(runs)} run(s) succeeded in {time.monotonic() - t0:.0f}s.")
     return 0
 
@@ -295,6 +300,43 @@ def cmd_prune(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from pipelines.report import report_dates, write_report
+    from pipelines.warehouse import Warehouse
+
+    settings = load_settings()
+    if not Path(settings.warehouse_path).exists():
+        print(f"No warehouse at {Path(settings.warehouse_path).resolve()}: run the pipeline first.", file=sys.stderr)
+        return 2
+    with Warehouse(settings.warehouse_path).connect(read_only=True) as con:
+        dates = report_dates(con)
+        if not dates:
+            print("The warehouse has no mart snapshots yet: run the pipeline first.", file=sys.stderr)
+            return 2
+        as_of = args.as_of or dates[-1]
+        if as_of not in dates:
+            shown = ", ".join(str(d) for d in dates[-8:])
+            print(f"No mart snapshot on {as_of}. Snapshots kept (latest): {shown}", file=sys.stderr)
+            return 2
+        report = write_report(con, as_of, settings.report_root, settings.version, lambda m: print(m, file=sys.stderr))
+    print(f"Report for {as_of}: {report.path.resolve()} ({report.charts} charts, {report.bytes:,} bytes)")
+    return 0
+
+
+def print_outputs(settings: Settings) -> None:
+    """Where the results are: the BI database, the Parquet exports and the newest report."""
+    reports = sorted(settings.report_root.glob("*/index.html"))
+    shown = [
+        ("BI database (read-only for BI tools)", settings.bi_file),
+        ("Parquet exports", settings.export_root),
+        ("HTML report", reports[-1] if reports else None),
+    ]
+    print("\nOutputs:")
+    for label, path in shown:
+        if path is not None and path.exists():
+            print(f"  {label}: {path.resolve()}")
+
+
 def cmd_tables(_: argparse.Namespace) -> int:
     print_tables(load_settings())
     return 0
@@ -349,6 +391,10 @@ def main(argv: list[str] | None = None) -> int:
     prune = sub.add_parser("prune", help="delete mart snapshots outside the retention (recent days + month-ends)")
     prune.add_argument("--dry-run", action="store_true", help="only report what would be deleted")
     prune.set_defaults(func=cmd_prune)
+
+    report = sub.add_parser("report", help="write the HTML report of one as-of date (default: the newest)")
+    report.add_argument("--as-of", type=_date, default=None, help="as-of date (default: the newest snapshot)")
+    report.set_defaults(func=cmd_report)
 
     tables = sub.add_parser("tables", help="print the warehouse tables with row counts")
     tables.set_defaults(func=cmd_tables)

@@ -10,7 +10,7 @@ import datetime as dt
 import dagster as dg
 
 INGEST = dg.AssetSelection.key_prefixes(["staging"], ["quarantine"])
-MARTS = dg.AssetSelection.key_prefixes(["marts"], ["exports"])
+MARTS = dg.AssetSelection.key_prefixes(["marts"], ["exports"], ["reports"])
 
 crm_daily = dg.define_asset_job(
     "crm_daily",
@@ -25,7 +25,7 @@ crm_ingest = dg.define_asset_job(
 crm_marts = dg.define_asset_job(
     "crm_marts",
     selection=MARTS,
-    description="Build the mart snapshots for the business day(s) from what staging holds, then export them.",
+    description="Build the mart snapshots for the business day(s) from staging, then export and report them.",
 )
 
 JOBS = [crm_daily, crm_ingest, crm_marts]

@@ -50,6 +50,8 @@ class Settings:
     export_path: str = ""
     #: The database file BI tools open (pseudonymised marts only); empty: <export folder>/bi.duckdb.
     bi_path: str = ""
+    #: HTML reports, <report_path>/<as_of>/index.html; empty: <warehouse folder>/reports.
+    report_path: str = ""
     #: Time zone in which a business day starts and ends; partition keys are days here.
     business_timezone: str = "Asia/Shanghai"
     #: First partition (business date). The demo generator starts here too.
@@ -106,6 +108,10 @@ class Settings:
         return Path(self.export_path) if self.export_path else Path(self.warehouse_path).parent / "exports"
 
     @property
+    def report_root(self) -> Path:
+        return Path(self.report_path) if self.report_path else Path(self.warehouse_path).parent / "reports"
+
+    @property
     def bi_file(self) -> Path:
         return Path(self.bi_path) if self.bi_path else self.export_root / "bi.duckdb"
 
@@ -125,6 +131,7 @@ UNVERSIONED = frozenset(
         "landing_path",
         "export_path",
         "bi_path",
+        "report_path",
         "nightly_at",
         "sensor_interval_s",
         "required_feeds",
@@ -138,6 +145,7 @@ _ENV_PATHS = {
     "CRM_LANDING": "landing_path",
     "CRM_EXPORTS": "export_path",
     "CRM_BI": "bi_path",
+    "CRM_REPORTS": "report_path",
 }
 
 

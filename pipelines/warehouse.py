@@ -9,8 +9,11 @@ DuckDB facts this module encodes (see shared/docs/DESIGN.md):
 - one writer process per file; every writing asset is in the `warehouse` pool;
 - a connection is always closed in `finally` (a leaked one keeps the file lock);
 - no extension auto-install or auto-load: the machine has no network;
-- partition replace is `BEGIN; DELETE …; INSERT … BY NAME; COMMIT` so readers see
-  the old rows until commit and a rerun leaves identical rows.
+- partition replace is write, audit, publish: the new rows are computed into
+  temporary tables, audited (inside the slice being replaced; key unique), and only
+  then `BEGIN; DELETE …; INSERT … BY NAME; COMMIT`, so readers see the
+  old rows until commit, a failed audit or a killed process leaves them in place, and a
+  rerun leaves identical rows.
 """
 
 from __future__ import annotations
@@ -95,6 +98,12 @@ class Replace:
     columns: Sequence[ColumnDef]
     frame: pd.DataFrame | ibis.Table  # an Ibis expression is inserted without leaving the engine
     where: dict[str, object]
+    #: columns that identify a row (with the `where` columns): audited unique.
+    key: tuple[str, ...] = ()
+
+
+class AuditFailed(RuntimeError):
+    """New rows failed their audit; nothing was published and the old rows stand."""
 
 
 def _q(identifier: str) -> str:
@@ -215,42 +224,43 @@ class Warehouse:
 
     @classmethod
     def replace_rows(cls, con: ibis.BaseBackend, writes: Iterable[Replace]) -> None:
-        """Atomically replace slices of several tables (one transaction).
+        """Atomically replace slices of several tables (one transaction), after an audit.
 
-        Each `Replace` deletes the rows matching its `where` (column = value) and
-        inserts its frame. A reader, or a crash, sees either all the old slices or
-        all the new ones. Columns are inserted by name and cast to the declared
-        types, so column order in the frame never matters.
+        Write: every `Replace`'s new rows go into a temporary table. Audit: they must lie in
+        the slice being replaced (its `where`: a row outside it would survive the DELETE
+        beside an older copy) and, with `key`, be unique on where + key;
+        a failure raises AuditFailed naming every problem, before anything is published.
+        Publish: one transaction deletes the rows matching each `where` and inserts the new
+        ones, so a reader, a crash or a killed process sees all the old slices or all the
+        new ones. Columns are inserted by name and cast to the declared types.
         """
         raw = cls._raw(con)
         writes = list(writes)
-        # Ibis expressions are computed into temporary tables first (this also registers
-        # their in-memory tables), so the transaction itself is only DELETE + INSERT.
         staged: dict[int, str] = {}
         try:
             for i, w in enumerate(writes):
+                if isinstance(w.frame, pd.DataFrame) and w.frame.empty:
+                    continue  # nothing to write or audit: the slice is only deleted
+                staged[i] = f"_replace_{uuid.uuid4().hex[:12]}"
                 if isinstance(w.frame, ibis.Table):
-                    staged[i] = f"_replace_{uuid.uuid4().hex[:12]}"
                     con.create_table(staged[i], w.frame, temp=True)
+                else:
+                    raw.register(f"{staged[i]}_frame", w.frame)
+                    try:
+                        raw.execute(f"CREATE TEMP TABLE {_q(staged[i])} AS SELECT * FROM {_q(staged[i] + '_frame')}")
+                    finally:
+                        raw.unregister(f"{staged[i]}_frame")
+            problems = [p for i, name in staged.items() for p in cls._audit(raw, writes[i], name)]
+            if problems:
+                raise AuditFailed("nothing published; " + "; ".join(problems))
             raw.execute("BEGIN")
             try:
                 for i, w in enumerate(writes):
-                    conds, params = [], []
-                    for col, value in w.where.items():
-                        values = list(value) if isinstance(value, (list, tuple)) else [value]
-                        conds.append(f"{_q(col)} IN ({', '.join('?' for _ in values)})")
-                        params += values
-                    raw.execute(f"DELETE FROM {qualified(w.table)} WHERE {' AND '.join(conds) or 'TRUE'}", params)
-                    select = ", ".join(f"CAST({_q(c.name)} AS {c.sql_type}) AS {_q(c.name)}" for c in w.columns)
+                    where, params = cls._where(w)
+                    raw.execute(f"DELETE FROM {qualified(w.table)} WHERE {where}", params)
                     if i in staged:
+                        select = ", ".join(f"CAST({_q(c.name)} AS {c.sql_type}) AS {_q(c.name)}" for c in w.columns)
                         raw.execute(f"INSERT INTO {qualified(w.table)} BY NAME SELECT {select} FROM {_q(staged[i])}")
-                    elif len(w.frame):
-                        name = f"_replace_frame_{i}"
-                        raw.register(name, w.frame)
-                        try:
-                            raw.execute(f"INSERT INTO {qualified(w.table)} BY NAME SELECT {select} FROM {name}")
-                        finally:
-                            raw.unregister(name)
                 raw.execute("COMMIT")
             except BaseException:
                 raw.execute("ROLLBACK")
@@ -258,6 +268,31 @@ class Warehouse:
         finally:
             for name in staged.values():
                 raw.execute(f"DROP TABLE IF EXISTS {_q(name)}")
+
+    @staticmethod
+    def _where(w: Replace) -> tuple[str, list]:
+        conds, params = [], []
+        for col, value in w.where.items():
+            values = list(value) if isinstance(value, (list, tuple)) else [value]
+            conds.append(f"{_q(col)} IN ({', '.join('?' for _ in values)})")
+            params += values
+        return " AND ".join(conds) or "TRUE", params
+
+    @classmethod
+    def _audit(cls, raw, w: Replace, staged: str) -> list[str]:
+        """What is wrong with the staged rows of one write (empty: publishable). Key columns
+        may be null by design (a per-block measure has no target), so uniqueness compares
+        nulls as equal and only the slice columns must be set."""
+        where, params = cls._where(w)
+        checks = [f"count(*) FILTER (WHERE NOT coalesce({where}, false))"]
+        key = [*w.where, *(k for k in w.key if k not in w.where)]
+        if w.key:
+            checks.append(f"count(*) - count(DISTINCT ({', '.join(_q(k) for k in key)}))")
+        outside, *duplicates = raw.execute(f"SELECT {', '.join(checks)} FROM {_q(staged)}", params).fetchone()
+        problems = [f"{w.table}: {outside} rows outside the slice {w.where}"] if outside else []
+        if duplicates and duplicates[0]:
+            problems.append(f"{w.table}: {duplicates[0]} duplicate rows on ({', '.join(key)})")
+        return problems
 
     @classmethod
     def table_counts(cls, con: ibis.BaseBackend, schemas: Sequence[str]) -> list[tuple[str, int]]:

@@ -32,6 +32,7 @@ import pandas as pd
 
 from quality import reasons
 from quality.contracts import Column, FeedContract
+from quality.pii import mask
 
 LINEAGE = ["_source_file", "_source_line", "_raw"]
 
@@ -151,6 +152,13 @@ def _cast_timestamp(s: pd.Series, ctx: RouteContext) -> tuple[pd.Series, pd.Seri
     return result, naive, gap
 
 
+def _shown(c: Column, s: pd.Series) -> pd.Series:
+    """A column's values as quarantine evidence: a personal-data column's masked (quality/pii.py),
+    since reason_detail is read by people who may not see raw personal data."""
+    text = s.astype("str").where(s.notna(), "")
+    return text.map(lambda v: mask(v) if v else v) if c.pii else text
+
+
 def cast(frame: pd.DataFrame, contract: FeedContract, ctx: RouteContext, verdicts: _Verdicts) -> pd.DataFrame:
     """Typed values per contract; failures marked (missing first, then cast errors)."""
     for c in contract.columns:
@@ -183,11 +191,11 @@ def cast(frame: pd.DataFrame, contract: FeedContract, ctx: RouteContext, verdict
             typed[c.name] = d
         elif c.type == "timestamp":
             ts, naive, gap = _cast_timestamp(s, ctx)
-            verdicts.mark(naive, reasons.NAIVE_TIMESTAMP, f"{c.name} has no UTC offset: " + s.fillna(""))
+            verdicts.mark(naive, reasons.NAIVE_TIMESTAMP, f"{c.name} has no UTC offset: " + _shown(c, s))
             verdicts.mark(
                 gap,
                 reasons.NONEXISTENT_LOCAL_TIME,
-                f"{c.name} does not exist in {ctx.source_timezone}: " + s.fillna(""),
+                f"{c.name} does not exist in {ctx.source_timezone}: " + _shown(c, s),
             )
             bad = present & ts.isna()
             typed[c.name] = ts
@@ -195,7 +203,7 @@ def cast(frame: pd.DataFrame, contract: FeedContract, ctx: RouteContext, verdict
             low = s.str.lower()
             bad = present & ~low.isin(_TRUE | _FALSE)
             typed[c.name] = low.map(lambda v: True if v in _TRUE else (False if v in _FALSE else pd.NA))
-        verdicts.mark(bad, reasons.CAST_ERROR, f"{c.name} is not a valid {c.type}: " + s.fillna(""))
+        verdicts.mark(bad, reasons.CAST_ERROR, f"{c.name} is not a valid {c.type}: " + _shown(c, s))
     return typed
 
 
@@ -214,7 +222,7 @@ def check_domain(typed: pd.DataFrame, contract: FeedContract, verdicts: _Verdict
         s = typed[c.name]
         if c.allowed is not None:
             bad = s.notna() & ~s.isin(c.allowed)
-            verdicts.mark(bad, c.domain_reason, f"{c.name} not in {list(c.allowed)}: " + s.astype("str"))
+            verdicts.mark(bad, c.domain_reason, f"{c.name} not in {list(c.allowed)}: " + _shown(c, s))
         if c.min is not None or c.max is not None:
             num = _numeric(s, c)
             bad = pd.Series(False, index=s.index)
@@ -222,7 +230,7 @@ def check_domain(typed: pd.DataFrame, contract: FeedContract, verdicts: _Verdict
                 bad |= (num < c.min).fillna(False)
             if c.max is not None:
                 bad |= (num > c.max).fillna(False)
-            verdicts.mark(bad, c.domain_reason, f"{c.name} outside {_range_text(c)}: " + s.astype("str"))
+            verdicts.mark(bad, c.domain_reason, f"{c.name} outside {_range_text(c)}: " + _shown(c, s))
 
 
 def business_dates(typed: pd.DataFrame, column: Column, ctx: RouteContext) -> pd.Series:

@@ -1,4 +1,8 @@
+import datetime as dt
+import json
 import os
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -13,3 +17,49 @@ def con():
 
     with Warehouse(":memory:").connect() as connection:
         yield connection
+
+
+DEMO_START = dt.date(2025, 1, 1)
+DEMO_DAYS = 45
+
+
+@dataclass
+class DemoPipeline:
+    """Every real Dagster asset (ingestion, marts, exports, report) run over a small demo with
+    planted defects, as one single-run backfill."""
+
+    result: object
+    settings: object
+    landing: Path
+    defects: dict
+
+
+@pytest.fixture(scope="session")
+def demo_pipeline(tmp_path_factory) -> DemoPipeline:
+    """Shared by the modules that check the run's output (test_demo_defects, test_report): the
+    run takes a minute, so it runs once per session."""
+    import dagster as dg
+
+    from analytics import synth
+    from pipelines.definitions import ALL_ASSETS
+    from pipelines.resources import build_resources
+    from pipelines.settings import Settings
+
+    root = tmp_path_factory.mktemp("demo")
+    landing = root / "landing"
+    synth.generate(landing, customers=400, days=DEMO_DAYS, seed=11, defects=0.04, start=DEMO_START)
+    defects = json.loads((landing / "defects.json").read_text(encoding="utf-8"))
+    settings = Settings(
+        warehouse_path=str(root / "wh" / "crm.duckdb"), landing_path=str(landing), quarantine_ceiling=0.5
+    )
+    end = DEMO_START + dt.timedelta(days=DEMO_DAYS - 1)
+    result = dg.materialize(
+        ALL_ASSETS,
+        resources=build_resources(settings),
+        raise_on_error=False,
+        tags={
+            "dagster/asset_partition_range_start": DEMO_START.isoformat(),
+            "dagster/asset_partition_range_end": end.isoformat(),
+        },
+    )
+    return DemoPipeline(result, settings, landing, defects)

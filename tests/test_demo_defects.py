@@ -6,20 +6,14 @@ and all marts) over the whole range as one single-run backfill, and checks the m
 invariants on the result: every customer in exactly one segment, tier, stage and cell per
 snapshot; the planted duplicate records merged and no two persons merged."""
 
-import datetime as dt
 import json
 
-import dagster as dg
 import pytest
 
-from analytics import synth
-from pipelines.resources import build_resources
-from pipelines.settings import Settings
 from pipelines.warehouse import Warehouse
 from quality.contracts import FEEDS
+from tests.conftest import DEMO_DAYS as DAYS
 
-START = dt.date(2025, 1, 1)
-DAYS = 45
 MARTS = (
     "customer_identity",
     "customer_360",
@@ -38,27 +32,9 @@ MARTS = (
 
 
 @pytest.fixture(scope="module")
-def loaded(tmp_path_factory):
-    from pipelines.definitions import ALL_ASSETS
-
-    root = tmp_path_factory.mktemp("demo")
-    landing = root / "landing"
-    synth.generate(landing, customers=400, days=DAYS, seed=11, defects=0.04, start=START)
-    defects = json.loads((landing / "defects.json").read_text(encoding="utf-8"))
-    settings = Settings(
-        warehouse_path=str(root / "wh" / "crm.duckdb"), landing_path=str(landing), quarantine_ceiling=0.5
-    )
-    end = START + dt.timedelta(days=DAYS - 1)
-    result = dg.materialize(
-        ALL_ASSETS,
-        resources=build_resources(settings),
-        raise_on_error=False,
-        tags={
-            "dagster/asset_partition_range_start": START.isoformat(),
-            "dagster/asset_partition_range_end": end.isoformat(),
-        },
-    )
-    with Warehouse(settings.warehouse_path).connect(read_only=True) as con:
+def loaded(demo_pipeline):
+    """(run result, planted defects, landing folder, tables) of the session's demo pipeline run."""
+    with Warehouse(demo_pipeline.settings.warehouse_path).connect(read_only=True) as con:
         tables = {
             name: Warehouse.sql_df(con, sql)
             for name, sql in {
@@ -75,7 +51,7 @@ def loaded(tmp_path_factory):
                 **{m: f"SELECT * FROM marts.{m}" for m in MARTS},
             }.items()
         }
-    return result, defects, landing, tables
+    return demo_pipeline.result, demo_pipeline.defects, demo_pipeline.landing, tables
 
 
 def _source(d):
@@ -221,3 +197,17 @@ def test_the_exports_carry_no_personal_data(loaded):
     findings = scan_duckdb(exports / "bi.duckdb") + scan_parquet(exports)
     assert findings == [], "\n".join(map(str, findings))
     assert scan_duckdb(loaded[2].parent / "wh" / "crm.duckdb"), "the scanner must see staging's personal data"
+
+
+def test_quarantine_evidence_shows_no_contact_details(demo_pipeline):
+    """Every reason_detail of the demo's quarantine (planted bad rows of every kind) is free of
+    anything the scrubber would take for a phone, id number, e-mail, card or tax id."""
+    from quality.pii import scrub_text
+
+    with Warehouse(demo_pipeline.settings.warehouse_path).connect(read_only=True) as con:
+        details = Warehouse.sql_df(
+            con, " UNION ALL ".join(f"SELECT reason_detail FROM quarantine.{f}" for f in FEEDS)
+        ).reason_detail
+    assert len(details) > 50
+    leaked = [d for d in details if scrub_text(d) != d]
+    assert not leaked, leaked[:5]

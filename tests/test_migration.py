@@ -300,7 +300,8 @@ def _warehouse(con, h) -> None:
 
 
 def test_asset_compute_reads_from_dates_outside_the_batch_and_logs_gaps(con):
-    from assets.migration import _migration, lifecycle_migration_heatmap
+    from analytics.charts import lifecycle_migration_heatmap
+    from assets.migration import _migration
     from assets.snapshots import Batch
 
     _warehouse(con, history())
@@ -317,5 +318,5 @@ def test_asset_compute_reads_from_dates_outside_the_batch_and_logs_gaps(con):
     assert len(logged) == 3
     assert "marts.lifecycle has no snapshot between 2025-01-24 and 2025-01-31 (from-date of 2025-02-28)" in logged[0]
     plot = lifecycle_migration_heatmap(out)
-    assert plot is not None and "data:image/png;base64," in plot.value
+    assert plot is not None and plot.png.startswith(b"\x89PNG")
     assert lifecycle_migration_heatmap(out[out.dimension == "rfm_segment"]) is None

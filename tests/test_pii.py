@@ -344,3 +344,31 @@ def test_every_contact_detail_the_generator_makes_is_scrubbed_from_a_comment(tmp
     }
     shown = " ".join(str(f) for f in raw)
     assert not any(v in shown for v in details + customers.name.tolist())
+
+
+def test_quarantine_evidence_masks_a_personal_data_column_and_shows_the_others() -> None:
+    """reason_detail names the column and shows the value, except for a personal-data column,
+    whose value is masked: a personal date of birth that fails its cast, a phone outside an
+    allowed list; a non-personal code keeps its raw value for the data engineer."""
+    import dataclasses
+
+    from quality.contracts import CUSTOMERS, Column
+    from quality.router import RouteContext, _Verdicts, cast, check_domain
+
+    columns = (
+        Column("birthday", "date", "Date of birth.", pii=True),
+        Column("mobile", "id", "Phone.", allowed=("0",), pii=True),
+        Column("kind", "enum", "Kind.", allowed=("individual",)),
+    )
+    contract = dataclasses.replace(CUSTOMERS, columns=columns)
+    frame = pd.DataFrame(
+        {"birthday": ["1985-13-45", "1990-01-02"], "mobile": ["0", "13812345678"], "kind": ["individual", "alien"]},
+        dtype="str",
+    )
+    verdicts = _Verdicts(frame.index)
+    typed = cast(frame, contract, RouteContext(), verdicts)
+    check_domain(typed, contract, verdicts)
+    assert verdicts.detail.tolist() == ["birthday is not a valid date: 198***45", "mobile not in ['0']: 138******78"]
+    kind_only = _Verdicts(frame.index)
+    check_domain(typed.assign(mobile="0"), contract, kind_only)
+    assert kind_only.detail.tolist()[1] == "kind not in ['individual']: alien"
