@@ -46,8 +46,9 @@ def rfm_heatmap(rfm: pd.DataFrame) -> Chart:
     grid = grid.reindex(index=[5, 4, 3, 2, 1], columns=[1, 2, 3, 4, 5]).fillna(0).astype(int)
     fig, ax = plt.subplots(figsize=(5.5, 4.5))
     ax.imshow(grid.to_numpy(), cmap="Blues")
+    top = grid.to_numpy().max()
     for (i, j), v in np.ndenumerate(grid.to_numpy()):
-        ax.text(j, i, str(v), ha="center", va="center", fontsize=9)
+        ax.text(j, i, str(v), ha="center", va="center", fontsize=9, color="white" if v > 0.6 * top else "black")
     ax.set_xticks(range(5), grid.columns)
     ax.set_yticks(range(5), grid.index)
     ax.set_xlabel("F score (purchase days)")
@@ -100,7 +101,8 @@ def tier_grid(matrix: pd.DataFrame) -> Chart:
             cell = "HL"[i] + "HL"[j]
             share = part.profit_share.get(cell)
             profit = "" if share is None or pd.isna(share) else f"\nprofit {float(share):.0%}"
-            ax.text(j, i, f"{int(v)}{profit}", ha="center", va="center", fontsize=9)
+            dark = v > 0.6 * grid.max()
+            ax.text(j, i, f"{int(v)}{profit}", ha="center", va="center", fontsize=9, color="white" if dark else "black")
         ax.set_xticks([0, 1], ["high loyalty", "low loyalty"])
         ax.set_yticks([0, 1], [f"high {first}", f"low {first}"])
         ax.set_title(view.replace("_", " x "))

@@ -147,11 +147,16 @@ def landing(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def reference(landing, tmp_path_factory) -> dict[str, pd.DataFrame]:
+def reference_site(landing, tmp_path_factory) -> Site:
     """One backfill over the range, alone."""
     site = Site(tmp_path_factory.mktemp("reference"), landing, "ref")
     site.run("backfill", *RANGE)
-    return _tables(site.warehouse)
+    return site
+
+
+@pytest.fixture(scope="module")
+def reference(reference_site) -> dict[str, pd.DataFrame]:
+    return _tables(reference_site.warehouse)
 
 
 def test_two_processes_started_together_both_succeed_and_corrupt_nothing(landing, reference, tmp_path):
@@ -194,12 +199,11 @@ KILLED_MID_PUBLISH = textwrap.dedent(
 
 
 def test_a_process_killed_while_publishing_a_mart_leaves_the_snapshot_and_the_next_run_completes(
-    landing, reference, tmp_path
+    landing, reference_site, reference, tmp_path
 ):
     site = Site(tmp_path, landing, "killed")
-    site.run("backfill", *RANGE)
+    shutil.copy(reference_site.warehouse, site.warehouse)  # the snapshots a finished run left
     before = _tables(site.warehouse)
-    _assert_same(before, reference)
 
     marker = tmp_path / "publishing"
     site.env["CRM_TEST_MARKER"] = str(marker)
