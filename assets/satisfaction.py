@@ -14,6 +14,7 @@ from analytics.satisfaction.marts import (
     SATISFACTION_INDEX,
     SATISFACTION_LOYALTY,
     SATISFACTION_PATHS,
+    SURVEY_COMMENTS,
     SURVEY_COVERAGE,
     SURVEY_EXCLUSIONS,
     satisfaction_marts,
@@ -64,12 +65,13 @@ satisfaction_asset = mart_asset(
         (IPA, Report(order_by=("wave", "importance_method", "attribute"), plot=charts.ipa_quadrants)),
         (SURVEY_COVERAGE, Report(order_by=("wave", "stratum"))),
         (SATISFACTION_LOYALTY, Report(order_by=("wave", "group"))),
+        (SURVEY_COMMENTS, Report(order_by=("-answered_on", "verbatim_id"), hide=("settings_version", "customer_key"))),
     ],
     deps=[CUSTOMER_360, CUSTOMER_IDENTITY, LIFECYCLE, "staging/surveys"],
     group="satisfaction",
     compute=_satisfaction,
     description="Satisfaction: survey cleaning, the PLS index (ACSI by default) and its model per wave, CSD, NPS, "
-    "Kano, importance-performance areas, survey coverage and satisfaction against behaviour.",
+    "Kano, importance-performance areas, survey coverage, satisfaction against behaviour and the scrubbed comments.",
 )
 
 satisfaction_assets = [satisfaction_asset]

@@ -43,6 +43,7 @@ SECTIONS: tuple[tuple[str, str | None, tuple[str, ...]], ...] = (
             "IPA",
             "SURVEY_COVERAGE",
             "SATISFACTION_LOYALTY",
+            "SURVEY_COMMENTS",
         ),
     ),
 )

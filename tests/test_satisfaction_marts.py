@@ -83,7 +83,7 @@ def survey_rows(n: int = 240, seed: int = 3, anonymous_every: int = 8) -> pd.Dat
             "duration_s": 400,
             **items,
             "attention_check": 7,
-            "comment": None,
+            "comment": [None if i % 4 else f"第{i}位: 服务不错" for i in range(n)],
             "business_date": day,
             "_partition_date": day,
             "_source_file": "f",
@@ -437,3 +437,38 @@ def test_the_fits_do_not_depend_on_the_row_order_a_query_returned():
     assert one.paths.std_error.notna().any()
     pd.testing.assert_frame_equal(one.paths, two.paths)
     pd.testing.assert_frame_equal(one.index, two.index)
+
+
+def test_survey_comments_are_scrubbed_and_carry_their_context(con):
+    """Three kept responses: a comment with a mobile and an e-mail (promoter, sat items 9 ->
+    100 (9 - 1) / 9 = 88.9), a clean comment from an anonymous detractor, and a blank one
+    (left out). The comment's id is a hash, not the response id."""
+    from analytics.satisfaction.marts import SURVEY_COMMENTS, survey_comments
+
+    sat = PARAMS.spec.outer[PARAMS.satisfaction_latent]
+    rows = pd.DataFrame(
+        {
+            "as_of_date": [AS_OF] * 3,
+            "wave": ["2025Q1"] * 3,
+            "response_id": ["R-1", "R-2", "R-3"],
+            "customer_key": ["k1", None, "k3"],
+            "business_date": [dt.date(2025, 1, 10)] * 3,
+            "recommend": [10, 3, 8],
+            "complaint": [0, 1, 0],
+            "comment": ["请回电 13812345678 或 a.b@qq.com 谢谢", "送货太慢", "   "],
+            **{item: [9, 4, 7] for item in sat},
+        }
+    )
+    out = con.execute(survey_comments(ibis.memtable(rows), PARAMS, "v1")).sort_values("recommend", ascending=False)
+    assert list(out.columns) == SURVEY_COMMENTS.names and len(out) == 2
+    first, second = out.iloc[0], out.iloc[1]
+    assert first.comment_scrubbed == "请回电 [phone] 或 [email] 谢谢" and first.redacted
+    assert second.comment_scrubbed == "送货太慢" and not second.redacted
+    assert (first.nps_group, second.nps_group) == ("promoter", "detractor")
+    assert first.satisfaction_score == pytest.approx(100 * 8 / 9) and second.satisfaction_score == pytest.approx(
+        100 * 3 / 9
+    )
+    assert (bool(first.complaint), bool(second.complaint)) == (False, True)
+    assert first.customer_key == "k1" and pd.isna(second.customer_key)
+    assert len(first.verbatim_id) == 16 and "R-1" not in set(out.verbatim_id)
+    assert set(out.settings_version) == {"v1"}

@@ -99,6 +99,7 @@ from analytics.satisfaction.models import MODELS, ModelSpec, load_model
 from analytics.satisfaction.pls import SCHEMES
 from analytics.schema import Col, MartSchema, as_of_col, version_col
 from quality.contracts import SERVICE_ATTRIBUTES
+from quality.pii import scrub_expr
 
 # ruff: noqa: E501  (column descriptions are documentation; keep them on one line)
 
@@ -496,6 +497,30 @@ SATISFACTION_LOYALTY = MartSchema(
     ),
 )
 
+SURVEY_COMMENTS = MartSchema(
+    table="marts.survey_comments",
+    description="The verbatims: every kept response with a comment, scrubbed of phone numbers, id numbers, e-mail addresses, cards and tax ids, beside the answers that put it in context.",
+    key=("verbatim_id",),
+    columns=(
+        as_of_col(),
+        _c("wave", "VARCHAR", "Fieldwork wave (e.g. 2025Q2)."),
+        _c("verbatim_id", "VARCHAR", "Stable id of the comment (a hash of the response id, not the id itself)."),
+        _c("customer_key", "VARCHAR", "Respondent; null for an anonymous response."),
+        _c("answered_on", "DATE", "Business date of the response."),
+        _c("recommend", "BIGINT", "Likelihood to recommend (0-10)."),
+        _c("nps_group", "VARCHAR", "promoter (9-10), passive (7-8) or detractor (0-6); null without an answer."),
+        _c("satisfaction_score", "DOUBLE", "0-100 from the equally weighted satisfaction items."),
+        _c("complaint", "BOOLEAN", "The respondent complained in the period."),
+        _c(
+            "comment_scrubbed",
+            "VARCHAR",
+            "The comment with contact details replaced by placeholders ([phone], [id], [email], [card], [tax_id]).",
+        ),
+        _c("redacted", "BOOLEAN", "Whether anything was replaced."),
+        version_col(),
+    ),
+)
+
 SATISFACTION_TABLES = (
     SURVEY_EXCLUSIONS,
     SATISFACTION_INDEX,
@@ -506,6 +531,7 @@ SATISFACTION_TABLES = (
     IPA,
     SURVEY_COVERAGE,
     SATISFACTION_LOYALTY,
+    SURVEY_COMMENTS,
 )
 
 
@@ -585,6 +611,31 @@ def survey_measures(kept: ir.Table, params: SatisfactionParams, settings_version
         NPS.table: nps.mutate(settings_version=version).select(NPS.names),
         KANO.table: kano.mutate(settings_version=version).select(KANO.names),
     }
+
+
+def survey_comments(kept: ir.Table, params: SatisfactionParams, settings_version: str = "") -> ir.Table:
+    """SURVEY_COMMENTS: the kept responses with a non-blank comment, scrubbed in the engine
+    (quality.pii.scrub_expr, the same rules as the Python scrubber) before they reach a mart."""
+    t = kept.filter(kept.comment.notnull() & (kept.comment.strip() != ""))
+    lo, hi = params.scale
+    scrubbed = scrub_expr(t.comment)
+    group = ibis.cases(
+        (t.recommend >= 9, "promoter"), (t.recommend >= 7, "passive"), (t.recommend >= 0, "detractor"), else_=None
+    ).cast("string")
+    return t.select(
+        "as_of_date",
+        "wave",
+        verbatim_id=t.response_id.hexdigest("sha256").left(16),
+        customer_key=t.customer_key,
+        answered_on=t.business_date.cast("date"),
+        recommend=t.recommend.cast("int64"),
+        nps_group=group,
+        satisfaction_score=100.0 * (_block_mean(t, params.spec.outer[params.satisfaction_latent]) - lo) / (hi - lo),
+        complaint=t.complaint.cast("boolean"),
+        comment_scrubbed=scrubbed,
+        redacted=scrubbed != t.comment,
+        settings_version=ibis.literal(settings_version),
+    ).select(SURVEY_COMMENTS.names)
 
 
 def satisfaction_loyalty(
@@ -961,7 +1012,7 @@ def satisfaction_marts(
     log: Callable[[str], None] = lambda _: None,
     keep: Callable[[ir.Table], ir.Table] = lambda t: t,
 ) -> dict[str, ir.Table]:
-    """All nine satisfaction marts for the as-of dates of `as_of` ({table name: expression}).
+    """All ten satisfaction marts for the as-of dates of `as_of` ({table name: expression}).
     `keep` materializes the classified responses once (e.g. Scratch.keep) for the many
     queries that read them."""
     responses = keep(survey_responses(surveys, identity, c360, as_of, params))
@@ -988,6 +1039,7 @@ def satisfaction_marts(
         SURVEY_EXCLUSIONS.table: survey_exclusions(responses, settings_version),
         **survey_measures(kept, params, settings_version),
         SATISFACTION_LOYALTY.table: satisfaction_loyalty(kept, lifecycle, c360, params, settings_version),
+        SURVEY_COMMENTS.table: survey_comments(kept, params, settings_version),
         SATISFACTION_INDEX.table: _typed(py.index, SATISFACTION_INDEX),
         SATISFACTION_PATHS.table: _typed(py.paths, SATISFACTION_PATHS),
         IPA.table: _typed(py.ipa, IPA),
