@@ -55,9 +55,11 @@ EXPECTED_KEYS = {
             "ipa",
             "survey_coverage",
             "satisfaction_loyalty",
+            "survey_comments",
         )
     ),
     "exports/marts",
+    "reports/html",
 }
 
 
