@@ -63,3 +63,29 @@ def demo_pipeline(tmp_path_factory) -> DemoPipeline:
         },
     )
     return DemoPipeline(result, settings, landing, defects)
+
+
+@dataclass
+class CliBackfill:
+    """A small landing folder (no planted defects) and one `crm-pipeline backfill` over it, run
+    alone as a real process on a persistent instance: the reference the backfill and
+    robustness tests compare against."""
+
+    landing: Path
+    site: object
+    output: str
+    tables: dict
+
+
+@pytest.fixture(scope="session")
+def cli_backfill(tmp_path_factory) -> CliBackfill:
+    from analytics import synth
+    from tests import backfill_kit as bk
+
+    root = tmp_path_factory.mktemp("backfill")
+    # no planted defects: at this size they would trip the quarantine ceiling (the routing of
+    # bad rows in batches vs days is proven in test_batch_equivalence)
+    synth.generate(root / "landing", customers=150, days=bk.DAYS, seed=9, defects=0.0, start=bk.START)
+    site = bk.Site(root, root / "landing", "reference")
+    output = site.run("backfill", *bk.RANGE)
+    return CliBackfill(root / "landing", site, output, bk.tables(site.warehouse))

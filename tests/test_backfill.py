@@ -10,62 +10,29 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from analytics import synth
 from pipelines.cli import main
 from pipelines.retention import prune_exports, prune_snapshots
 from pipelines.warehouse import Warehouse
-
-START = dt.date(2025, 1, 1)
-DAYS = 4
-#: Columns that name the run that wrote a row, not its content.
-RUN_COLUMNS = {"run_id", "loaded_at", "_loaded_at"}
+from tests import backfill_kit as bk
 
 
-def _env(monkeypatch, root, name):
-    monkeypatch.setenv("CRM_LANDING", str(root / "landing"))
+def _env(monkeypatch, root, name, landing=None):
+    monkeypatch.setenv("CRM_LANDING", str(landing or root / "landing"))
     monkeypatch.setenv("CRM_WAREHOUSE", str(root / f"{name}.duckdb"))
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
     return root / f"{name}.duckdb"
 
 
-def _tables(path) -> dict[str, pd.DataFrame]:
-    with Warehouse(path).connect(read_only=True) as con:
-        names = Warehouse.sql_df(
-            con,
-            "SELECT table_schema || '.' || table_name AS t FROM information_schema.tables "
-            "WHERE table_schema IN ('staging', 'quarantine', 'marts') ORDER BY 1",
-        )["t"]
-        out = {}
-        for t in names:
-            frame = Warehouse.sql_df(con, f"SELECT * FROM {t}")
-            frame = frame.drop(columns=[c for c in frame.columns if c in RUN_COLUMNS])
-            out[t] = frame.sort_values(list(frame.columns)).reset_index(drop=True) if len(frame) else frame
-        return out
-
-
-@pytest.fixture(scope="module")
-def landing(tmp_path_factory):
-    root = tmp_path_factory.mktemp("backfill")
-    # no planted defects: at this size they would trip the quarantine ceiling (the routing of
-    # bad rows in batches vs days is proven in test_batch_equivalence)
-    synth.generate(root / "landing", customers=200, days=DAYS, seed=5, defects=0.0, start=START)
-    return root
-
-
-def test_a_backfill_equals_the_same_days_run_one_by_one(landing, monkeypatch, capsys):
-    end = START + dt.timedelta(days=DAYS - 1)
-    together = _env(monkeypatch, landing, "together")
-    assert main(["backfill", "--from", str(START), "--to", str(end), "--log-level", "ERROR"]) == 0
-    apart = _env(monkeypatch, landing, "apart")
-    for i in range(DAYS):
-        day = str(START + dt.timedelta(days=i))
+def test_a_backfill_equals_the_same_days_run_one_by_one(cli_backfill, tmp_path, monkeypatch):
+    """The reference is one CLI backfill over the range (conftest.cli_backfill)."""
+    assert f"Backfilling {bk.DAYS} business days" in cli_backfill.output and "as one run" in cli_backfill.output
+    apart = _env(monkeypatch, tmp_path, "apart", cli_backfill.landing)
+    for i in range(bk.DAYS):
+        day = str(bk.START + dt.timedelta(days=i))
         assert main(["backfill", "--from", day, "--to", day, "--log-level", "ERROR"]) == 0
-    a, b = _tables(together), _tables(apart)
-    assert set(a) == set(b) and "marts.rfm_segments" in a and "marts.satisfaction_index" in a
-    for t in a:
-        pd.testing.assert_frame_equal(a[t], b[t], check_dtype=False, obj=t)
-    assert sum(len(f) for t, f in a.items() if t.startswith("marts.")) > 0
-    assert "as one run" in capsys.readouterr().out
+    together, one_by_one = cli_backfill.tables, bk.tables(apart)
+    assert "marts.rfm_segments" in together and "marts.satisfaction_index" in together
+    bk.assert_same(together, one_by_one)
 
 
 @pytest.mark.parametrize(
@@ -84,9 +51,10 @@ def test_bad_backfills_are_refused_with_a_reason(argv, message, tmp_path, monkey
     assert message in capsys.readouterr().err
 
 
-def test_a_selection_backfills_only_the_selected_assets(landing, monkeypatch):
-    path = _env(monkeypatch, landing, "selected")
-    assert main(["backfill", "--from", str(START), "--to", str(START), "--assets", "key:staging/customers"]) == 0
+def test_a_selection_backfills_only_the_selected_assets(cli_backfill, tmp_path, monkeypatch):
+    path = _env(monkeypatch, tmp_path, "selected", cli_backfill.landing)
+    day = str(bk.START)
+    assert main(["backfill", "--from", day, "--to", day, "--assets", "key:staging/customers"]) == 0
     with Warehouse(path).connect(read_only=True) as con:
         have = set(
             Warehouse.sql_df(con, "SELECT table_schema || '.' || table_name AS t FROM information_schema.tables")["t"]

@@ -18,28 +18,15 @@ import datetime as dt
 import os
 import shutil
 import signal
-import subprocess
-import sys
 import textwrap
 import time
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from analytics import synth
 from analytics.schema import Col
 from pipelines.warehouse import AuditFailed, Replace, Warehouse
-
-ROOT = Path(__file__).resolve().parents[1]
-START = dt.date(2025, 1, 1)
-DAYS = 3
-END = START + dt.timedelta(days=DAYS - 1)
-RANGE = ["--from", str(START), "--to", str(END), "--log-level", "ERROR"]
-#: Columns that name the run that wrote a row, not its content.
-RUN_COLUMNS = {"run_id", "loaded_at", "_loaded_at"}
-TIMEOUT_S = 900
-
+from tests.backfill_kit import RANGE, TIMEOUT_S, Site, assert_same, tables
 
 # --- write, audit, publish -----------------------------------------------------------------------
 
@@ -88,84 +75,14 @@ def test_an_empty_write_deletes_the_slice():
 # --- real processes -------------------------------------------------------------------------------
 
 
-def _tables(path: Path) -> dict[str, pd.DataFrame]:
-    with Warehouse(path).connect(read_only=True) as con:
-        names = Warehouse.sql_df(
-            con,
-            "SELECT table_schema || '.' || table_name AS t FROM information_schema.tables "
-            "WHERE table_schema IN ('staging', 'quarantine', 'marts') ORDER BY 1",
-        )["t"]
-        out = {}
-        for t in names:
-            frame = Warehouse.sql_df(con, f"SELECT * FROM {t}")
-            frame = frame.drop(columns=[c for c in frame.columns if c in RUN_COLUMNS])
-            out[t] = frame.sort_values(list(frame.columns)).reset_index(drop=True) if len(frame) else frame
-        return out
-
-
-def _assert_same(a: dict[str, pd.DataFrame], b: dict[str, pd.DataFrame]) -> None:
-    assert set(a) == set(b) and any(t.startswith("marts.") and len(f) for t, f in a.items())
-    for t in a:
-        pd.testing.assert_frame_equal(a[t], b[t], check_dtype=False, obj=t)
-
-
-class Site:
-    """A landing folder, a warehouse and a persistent Dagster instance (make run's dagster.yaml)."""
-
-    def __init__(self, root: Path, landing: Path, name: str) -> None:
-        self.warehouse = root / name / "crm.duckdb"
-        self.home = root / name / "dagster_home"
-        self.home.mkdir(parents=True)
-        shutil.copy(ROOT / "dagster.yaml", self.home / "dagster.yaml")
-        self.env = {
-            **os.environ,
-            "CRM_LANDING": str(landing),
-            "CRM_WAREHOUSE": str(self.warehouse),
-            "DAGSTER_HOME": str(self.home),
-            "GX_ANALYTICS_ENABLED": "False",
-            "DAGSTER_DISABLE_TELEMETRY": "1",
-        }
-
-    def start(self, *args: str, code: str | None = None) -> subprocess.Popen:
-        cmd = [sys.executable, "-c", code, *args] if code else [sys.executable, "-m", "pipelines.cli", *args]
-        return subprocess.Popen(
-            cmd, cwd=ROOT, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-        )
-
-    def run(self, *args: str) -> str:
-        proc = self.start(*args)
-        out, _ = proc.communicate(timeout=TIMEOUT_S)
-        assert proc.returncode == 0, out[-3000:]
-        return out
-
-
-@pytest.fixture(scope="module")
-def landing(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("robust")
-    synth.generate(root / "landing", customers=150, days=DAYS, seed=9, defects=0.0, start=START)
-    return root / "landing"
-
-
-@pytest.fixture(scope="module")
-def reference_site(landing, tmp_path_factory) -> Site:
-    """One backfill over the range, alone."""
-    site = Site(tmp_path_factory.mktemp("reference"), landing, "ref")
-    site.run("backfill", *RANGE)
-    return site
-
-
-@pytest.fixture(scope="module")
-def reference(reference_site) -> dict[str, pd.DataFrame]:
-    return _tables(reference_site.warehouse)
-
-
-def test_two_processes_started_together_both_succeed_and_corrupt_nothing(landing, reference, tmp_path):
-    site = Site(tmp_path, landing, "shared")
+def test_two_processes_started_together_both_succeed_and_corrupt_nothing(cli_backfill, tmp_path):
+    """The reference is the same backfill run alone (conftest.cli_backfill)."""
+    site = Site(tmp_path, cli_backfill.landing, "shared")
     procs = [site.start("backfill", *RANGE) for _ in range(2)]
     outs = [p.communicate(timeout=TIMEOUT_S)[0] for p in procs]
     for p, out in zip(procs, outs, strict=True):
         assert p.returncode == 0, out[-3000:]
-    _assert_same(_tables(site.warehouse), reference)
+    assert_same(tables(site.warehouse), cli_backfill.tables)
 
 
 #: Runs the real CLI with one change: the first DELETE from a mart table (inside the publish
@@ -199,11 +116,11 @@ KILLED_MID_PUBLISH = textwrap.dedent(
 
 
 def test_a_process_killed_while_publishing_a_mart_leaves_the_snapshot_and_the_next_run_completes(
-    landing, reference_site, reference, tmp_path
+    cli_backfill, tmp_path
 ):
-    site = Site(tmp_path, landing, "killed")
-    shutil.copy(reference_site.warehouse, site.warehouse)  # the snapshots a finished run left
-    before = _tables(site.warehouse)
+    site = Site(tmp_path, cli_backfill.landing, "killed")
+    shutil.copy(cli_backfill.site.warehouse, site.warehouse)  # the snapshots a finished run left
+    before = tables(site.warehouse)
 
     marker = tmp_path / "publishing"
     site.env["CRM_TEST_MARKER"] = str(marker)
@@ -218,7 +135,7 @@ def test_a_process_killed_while_publishing_a_mart_leaves_the_snapshot_and_the_ne
     assert proc.returncode == -signal.SIGKILL
     assert 'DELETE FROM "marts".' in marker.read_text()
 
-    _assert_same(_tables(site.warehouse), before)  # the killed transaction never happened
+    assert_same(tables(site.warehouse), before)  # the killed transaction never happened
     out = site.run("backfill", *RANGE)  # waits for no slot: the dead run's is freed
     assert f"lost its process {proc.pid}: marked failed, warehouse slot freed" in out
-    _assert_same(_tables(site.warehouse), reference)
+    assert_same(tables(site.warehouse), cli_backfill.tables)

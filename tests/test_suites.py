@@ -1,0 +1,69 @@
+"""The GX suite is a second gate behind the router: it passes the clean rows the router
+emits, and it fails (naming the expectation) on clean rows the router should never have
+let through, so a router bug cannot reach the marts unnoticed."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from pipelines.warehouse import Warehouse
+from quality.contracts import FEEDS
+from quality.ingest import ensure_tables, ingest_day
+from quality.router import RouteContext
+from quality.suites import expectations_for, validate
+from tests import landing_kit as kit
+
+DAY = "2025-03-01"
+
+
+@pytest.fixture(scope="module")
+def clean_orders(tmp_path_factory):
+    landing = tmp_path_factory.mktemp("suite") / "landing"
+    rows = [kit.order(f"O-{i}") for i in range(1, 5)]
+    kit.write_day(landing, "customers", DAY, {"c.csv": kit.csv_text("customers", [kit.customer()])})
+    kit.write_day(landing, "orders", DAY, {"o.csv": kit.csv_text("orders", rows)})
+    with Warehouse(":memory:").connect() as con:
+        for feed in ("customers", "orders"):
+            ensure_tables(con, FEEDS[feed])
+        ingest_day(
+            con, FEEDS["customers"], dt.date.fromisoformat(DAY), landing_root=landing, ctx=RouteContext(), run_id="r"
+        )
+        result, clean = ingest_day(
+            con, FEEDS["orders"], dt.date.fromisoformat(DAY), landing_root=landing, ctx=RouteContext(), run_id="r"
+        )
+    assert result.clean == 4
+    return clean
+
+
+def test_the_routers_clean_rows_pass_every_expectation(clean_orders, tmp_path):
+    outcome = validate(clean_orders, FEEDS["orders"], docs_dir=tmp_path / "docs")
+    assert outcome.success and not outcome.failed and not outcome.errored
+    assert outcome.evaluated == len(expectations_for(FEEDS["orders"])) > 10
+    assert outcome.docs_index and (tmp_path / "docs" / "index.html").exists()
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "expectation"),
+    [
+        ("currency", "XYZ", "expect_column_values_to_be_in_set(currency)"),
+        ("order_id", None, "expect_column_values_to_not_be_null(order_id)"),
+        ("quantity", -3, "expect_column_values_to_be_between(quantity)"),
+        ("line_no", None, "expect_column_values_to_not_be_null(line_no)"),
+    ],
+)
+def test_a_row_the_router_should_have_stopped_fails_the_suite(clean_orders, column, value, expectation):
+    bad = clean_orders.copy()
+    bad[column] = bad[column].astype("object")
+    bad.loc[bad.index[0], column] = value
+    outcome = validate(bad, FEEDS["orders"])
+    assert not outcome.success
+    assert any(f.startswith(expectation) and f.endswith(": 1 unexpected") for f in outcome.failed), outcome.failed
+
+
+def test_a_duplicate_event_key_fails_the_suite(clean_orders):
+    import pandas as pd
+
+    outcome = validate(pd.concat([clean_orders, clean_orders.iloc[:1]], ignore_index=True), FEEDS["orders"])
+    assert not outcome.success and any("unique" in f for f in outcome.failed), outcome.failed
