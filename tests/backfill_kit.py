@@ -17,7 +17,7 @@ from pipelines.warehouse import Warehouse
 
 ROOT = Path(__file__).resolve().parents[1]
 START = dt.date(2025, 1, 1)
-DAYS = 3
+DAYS = 2
 END = START + dt.timedelta(days=DAYS - 1)
 RANGE = ["--from", str(START), "--to", str(END), "--log-level", "ERROR"]
 #: Columns that name the run that wrote a row, not its content.

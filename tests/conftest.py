@@ -89,3 +89,22 @@ def cli_backfill(tmp_path_factory) -> CliBackfill:
     site = bk.Site(root, root / "landing", "reference")
     output = site.run("backfill", *bk.RANGE)
     return CliBackfill(root / "landing", site, output, bk.tables(site.warehouse))
+
+
+#: Modules that share a session fixture: each group runs on one xdist worker, so the fixture
+#: (a minute of pipeline) is built once per test run rather than once per worker.
+_SHARED_FIXTURE_GROUPS = {
+    "test_demo_defects": "demo_pipeline",
+    "test_report": "demo_pipeline",
+    "test_backfill": "cli_backfill",
+    "test_robustness": "cli_backfill",
+}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items):
+    """Distribute whole modules (`--dist loadgroup`), never single tests: most modules build
+    module-scoped fixtures that would otherwise be rebuilt on both workers."""
+    for item in items:
+        module = item.module.__name__.rsplit(".", 1)[-1] if item.module else item.nodeid
+        item.add_marker(pytest.mark.xdist_group(_SHARED_FIXTURE_GROUPS.get(module, module)))
