@@ -101,10 +101,16 @@ _SHARED_FIXTURE_GROUPS = {
 }
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(items):
-    """Distribute whole modules (`--dist loadgroup`), never single tests: most modules build
-    module-scoped fixtures that would otherwise be rebuilt on both workers."""
-    for item in items:
-        module = item.module.__name__.rsplit(".", 1)[-1] if item.module else item.nodeid
-        item.add_marker(pytest.mark.xdist_group(_SHARED_FIXTURE_GROUPS.get(module, module)))
+def pytest_xdist_make_scheduler(config, log):
+    """Hand whole modules (or groups of modules sharing a session fixture) to the xdist workers,
+    never single tests: most modules build module-scoped fixtures that would otherwise be built
+    on both workers. (`--dist loadgroup` would do this from marks, but xdist 3.8 cannot rename
+    test ids under pytest 9.2, so the marks are ignored; a scheduler keyed on the path is not.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModuleGroups(LoadScopeScheduling):
+        def _split_scope(self, nodeid):
+            module = nodeid.split("::", 1)[0].rsplit("/", 1)[-1].removesuffix(".py")
+            return _SHARED_FIXTURE_GROUPS.get(module, module)
+
+    return ModuleGroups(config, log)
