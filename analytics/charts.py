@@ -108,7 +108,7 @@ def tier_grid(matrix: pd.DataFrame) -> Chart:
         ax.set_title(view.replace("_", " x "))
     cube = matrix[matrix.view == "cube"].sort_values("rank")
     axes[2].bar(cube.cell.astype(str), cube.customers)
-    axes[2].set_title("cube (credit, loyalty, scale), value order")
+    axes[2].set_title("cubes: credit, loyalty, scale\n(value order)")
     axes[2].set_ylabel("customers")
     return _png(fig, "Tier matrix")
 
