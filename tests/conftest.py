@@ -1,10 +1,18 @@
+from __future__ import annotations
+
 import datetime as dt
 import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:  # imported lazily at run time: the environment below must be set first
+    import pandas as pd
+
+    from tests.backfill_kit import Site
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
@@ -72,9 +80,9 @@ class CliBackfill:
     robustness tests compare against."""
 
     landing: Path
-    site: object
+    site: Site
     output: str
-    tables: dict
+    tables: dict[str, pd.DataFrame]
 
 
 @pytest.fixture(scope="session")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pandas as pd
 import pytest
 
 from pipelines.warehouse import Warehouse
@@ -63,7 +64,5 @@ def test_a_row_the_router_should_have_stopped_fails_the_suite(clean_orders, colu
 
 
 def test_a_duplicate_event_key_fails_the_suite(clean_orders):
-    import pandas as pd
-
     outcome = validate(pd.concat([clean_orders, clean_orders.iloc[:1]], ignore_index=True), FEEDS["orders"])
     assert not outcome.success and any("unique" in f for f in outcome.failed), outcome.failed
