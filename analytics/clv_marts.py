@@ -87,6 +87,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import hyp2f1
 
+from analytics.portable import cents
 from analytics.schema import Col, MartSchema, as_of_col, version_col
 
 # ruff: noqa: E501  (column descriptions are documentation; keep them on one line)
@@ -774,7 +775,7 @@ def _version(settings_version: str) -> ir.StringValue:
 
 
 def _dec(value: ir.NumericValue) -> ir.DecimalValue:
-    return value.cast("float64").round(2).cast(_DEC)
+    return cents(value)
 
 
 def _annuity(years: ir.FloatingValue, rate: float) -> ir.FloatingValue:

@@ -36,6 +36,7 @@ import ibis
 import ibis.expr.types as ir
 
 from analytics.asof import known, newest
+from analytics.portable import cents
 from analytics.satisfaction.cleaning import classify_responses
 from analytics.schema import Col, MartSchema, as_of_col, version_col
 
@@ -294,7 +295,9 @@ def _purchase_facts(lines: ir.Table, margins: ir.Table, params: Customer360Param
     t = m.mutate(
         _value=value_m,
         _list=m.quantity.cast(_DEC) * m.unit_price,
-        _margin=(value_m.cast("float64") * rate),
+        # in DECIMAL: a float product rounded to cents lands on the other side of a half
+        # cent depending on the engine (DuckDB scales then rounds, Spark rounds the exact binary value)
+        _margin=value_m * rate.cast("decimal(18, 6)"),
         _done=m.status == "completed",
         _ret=m.status == "returned",
         _in12=m.business_date > (m.as_of_date - ibis.interval(days=YEAR_DAYS)),
@@ -514,9 +517,11 @@ def customer_360(
         net_monetary=(gross - returned).cast(_DEC),
         net_monetary_12m=(money("sold_12m") - money("returned_12m")).cast(_DEC),
         net_monetary_prev_12m=(money("sold_prev") - money("returned_prev")).cast(_DEC),
-        avg_order_value=ibis.ifelse(n("order_count") > 0, (gross / n("order_count")).cast(_DEC), ibis.null(_DEC)),
+        avg_order_value=ibis.ifelse(
+            n("order_count") > 0, cents(gross.cast("float64") / n("order_count")), ibis.null(_DEC)
+        ),
         max_order_value=j.max_order_value.cast(_DEC),
-        avg_repeat_value=ibis.ifelse(frequency > 0, (j.repeat_value / frequency).cast(_DEC), ibis.null(_DEC)),
+        avg_repeat_value=ibis.ifelse(frequency > 0, cents(j.repeat_value.cast("float64") / frequency), ibis.null(_DEC)),
         category_count=n("category_count"),
         discount_share=_ratio(j.discount_total.fill_null(z), j.list_total.fill_null(z)),
         full_price_share=_ratio(n("full_price_lines"), n("lines_done")),

@@ -39,6 +39,7 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from analytics.asof import known, newest
+from analytics.portable import strip
 from analytics.schema import Col, MartSchema, as_of_col, version_col
 
 RULES: tuple[str, ...] = ("phone", "email", "tax_id")
@@ -108,7 +109,7 @@ def normalise_phone(phone: ir.StringValue) -> ir.StringValue:
 
 
 def normalise_email(email: ir.StringValue) -> ir.StringValue:
-    e = email.strip().lower()
+    e = strip(email).lower()
     return ibis.ifelse(e.re_search(r"^[^@\s]+@[^@\s]+\.[^@\s]+$"), e, ibis.null("string"))
 
 

@@ -46,6 +46,7 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
+from analytics.portable import cents
 from analytics.schema import Col, MartSchema, as_of_col, version_col
 
 # ruff: noqa: E501  (offer texts and column descriptions are documentation; keep them on one line)
@@ -209,9 +210,7 @@ def shopping_lists(
     window = window.mutate(_signed=ibis.ifelse(window.status == "returned", -window._value, window._value))
     spend = window.group_by(keys).aggregate(_net=window._signed.sum())
     threshold = ibis.literal(round(p.weekly_spend_threshold * p.spend_weeks, 2), type=_DEC)
-    eligible = spend.filter(spend._net >= threshold).mutate(
-        _weekly=(spend._net.cast("float64") / p.spend_weeks).round(2).cast(_DEC)
-    )
+    eligible = spend.filter(spend._net >= threshold).mutate(_weekly=cents(spend._net.cast("float64") / p.spend_weeks))
 
     # Regular products of each customer, from purchase days.
     days = completed.group_by([*keys, "product_id", "business_date"]).aggregate(

@@ -52,6 +52,7 @@ from dataclasses import dataclass
 import ibis
 import ibis.expr.types as ir
 
+from analytics.portable import cents
 from analytics.schema import Col, MartSchema, as_of_col, version_col
 
 # ruff: noqa: E501  (column descriptions are documentation; keep them on one line)
@@ -381,7 +382,7 @@ def pareto_groups(c360: ir.Table, params: ValueParams | None = None, *, settings
         profit=profit.cast(_DEC),
         profit_share=share(profit, joined.total_profit),
         avg_profit=ibis.cases(
-            (empty, ibis.null(_DEC)), else_=(profit.cast("float64") / customers.cast("float64")).cast(_DEC)
+            (empty, ibis.null(_DEC)), else_=cents(profit.cast("float64") / customers.cast("float64"))
         ),
         settings_version=ibis.literal(settings_version, type="string"),
     )

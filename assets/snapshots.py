@@ -29,10 +29,11 @@ from analytics.identity import Scratch
 from analytics.schema import MartSchema
 from assets import plots
 from assets.reporting import markdown, partition_days
+from pipelines import warehouse as wh
 from pipelines.partitions import daily_partitions
 from pipelines.resources import WAREHOUSE_POOL, PipelineSettings, WarehouseResource
 from pipelines.settings import Settings
-from pipelines.warehouse import Replace, Warehouse
+from pipelines.warehouse import Replace
 
 #: Days per batch: a month of snapshots per query keeps the joins small on one machine.
 BATCH_DAYS = 31
@@ -83,7 +84,7 @@ class Batch:
         record is known; a missing snapshot means the upstream asset was not built for
         that day, and reading on would silently produce empty marts."""
         schema_name, name = schema.table.split(".")
-        if not Warehouse.exists(self.con, schema.table):
+        if not wh.exists(self.con, schema.table):
             raise RuntimeError(f"{schema.table} does not exist yet: materialize it (it is upstream of this asset).")
         if schema.table in BASE_MARTS:
             self._require_snapshots(schema)
@@ -91,13 +92,13 @@ class Batch:
         return t.filter(t.as_of_date.isin(self.days))
 
     def _require_snapshots(self, schema: MartSchema) -> None:
-        if not Warehouse.exists(self.con, "staging.customers"):
+        if not wh.exists(self.con, "staging.customers"):
             return
-        first = Warehouse.sql_df(self.con, "SELECT min(_partition_date) AS d FROM staging.customers")["d"].iloc[0]
+        first = wh.sql_df(self.con, "SELECT min(_partition_date) AS d FROM staging.customers")["d"].iloc[0]
         if first is None or pd.isna(first):
             return
         marks = ", ".join("?" for _ in self.days)
-        have = Warehouse.sql_df(
+        have = wh.sql_df(
             self.con, f"SELECT DISTINCT as_of_date FROM {schema.table} WHERE as_of_date IN ({marks})", self.days
         )
         present = set(pd.to_datetime(have["as_of_date"]).dt.date)
@@ -125,7 +126,7 @@ class Report:
 
 
 def _last_snapshot(con, schema: MartSchema, day: dt.date) -> pd.DataFrame:
-    return Warehouse.sql_df(con, f"SELECT * FROM {schema.table} WHERE as_of_date = ?", [day])
+    return wh.sql_df(con, f"SELECT * FROM {schema.table} WHERE as_of_date = ?", [day])
 
 
 def _preview(frame: pd.DataFrame, report: Report) -> dg.MetadataValue:
@@ -182,7 +183,7 @@ def mart_asset(
         started = time.monotonic()
         with warehouse.connect() as con:
             for schema, _ in tables:
-                Warehouse.ensure_table(con, schema.table, schema.columns, schema.description)
+                wh.ensure_table(con, schema.table, schema.columns, schema.description)
             done = 0
             for batch_days in batches(days):
                 with Scratch(con) as scratch:
@@ -191,7 +192,7 @@ def mart_asset(
                     missing = {s.table for s, _ in tables} ^ set(exprs)
                     if missing:
                         raise RuntimeError(f"{name}: compute returned {sorted(exprs)}, expected the asset's tables")
-                    Warehouse.replace_rows(
+                    wh.replace_rows(
                         con,
                         [
                             Replace(

@@ -218,17 +218,18 @@ def cmd_backfill(args: argparse.Namespace) -> int:
 
 def print_tables(settings: Settings) -> None:
     """Tables with row counts, the row balance per feed, and quarantine reasons."""
-    from pipelines.warehouse import Warehouse
+    from pipelines import warehouse as wh
 
-    path = Path(settings.warehouse_path)
+    warehouse = wh.open_warehouse(settings)
+    path = warehouse.path
     if not path.exists():
         print(f"No warehouse at {path.resolve()} yet.")
         return
-    with Warehouse(path).connect(read_only=True) as con:
-        counts = Warehouse.table_counts(con, ["staging", "quarantine", "marts", "meta"])
-        feeds = [f for f in FEEDS if Warehouse.exists(con, f"quarantine.{f}")]
+    with warehouse.connect(read_only=True) as con:
+        counts = wh.table_counts(con, ["staging", "quarantine", "marts", "meta"])
+        feeds = [f for f in FEEDS if wh.exists(con, f"quarantine.{f}")]
         reasons = (
-            Warehouse.sql_df(
+            wh.sql_df(
                 con,
                 "SELECT tbl, reason_code, count(*) AS n FROM ("
                 + " UNION ALL ".join(f"SELECT 'quarantine.{f}' AS tbl, reason_code FROM quarantine.{f}" for f in feeds)
@@ -238,7 +239,7 @@ def print_tables(settings: Settings) -> None:
             else None
         )
         balance = (
-            Warehouse.sql_df(
+            wh.sql_df(
                 con,
                 "SELECT feed, sum(rows_read)::BIGINT AS rows_read, sum(clean)::BIGINT AS clean, "
                 "sum(quarantined)::BIGINT AS quarantined, "
@@ -246,7 +247,7 @@ def print_tables(settings: Settings) -> None:
                 "count(*) FILTER (WHERE status = 'incomplete') AS incomplete_days "
                 "FROM meta.ingest_log GROUP BY 1 ORDER BY 1",
             )
-            if Warehouse.exists(con, "meta.ingest_log")
+            if wh.exists(con, "meta.ingest_log")
             else None
         )
     print(f"\nWarehouse: {path.resolve()}")
@@ -275,11 +276,20 @@ def print_tables(settings: Settings) -> None:
         print(f"Great Expectations Data Docs: {docs.resolve()}/<feed>/index.html")
 
 
+_DUCKDB_ONLY = (
+    "`crm-pipeline {command}` works on the DuckDB warehouse only; with engine spark the marts are "
+    "Parquet tables in the Spark catalog (see README, Spark)."
+)
+
+
 def cmd_prune(args: argparse.Namespace) -> int:
     from pipelines.retention import prune_exports, prune_snapshots
     from pipelines.warehouse import Warehouse
 
     settings = load_settings()
+    if settings.engine != "duckdb":
+        print(_DUCKDB_ONLY.format(command="prune"), file=sys.stderr)
+        return 2
     if not Path(settings.warehouse_path).exists():
         print(f"No warehouse at {Path(settings.warehouse_path).resolve()}.", file=sys.stderr)
         return 2
@@ -305,6 +315,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     from pipelines.warehouse import Warehouse
 
     settings = load_settings()
+    if settings.engine != "duckdb":
+        print(_DUCKDB_ONLY.format(command="report"), file=sys.stderr)
+        return 2
     if not Path(settings.warehouse_path).exists():
         print(f"No warehouse at {Path(settings.warehouse_path).resolve()}: run the pipeline first.", file=sys.stderr)
         return 2

@@ -61,6 +61,7 @@ import duckdb
 import ibis
 
 from analytics.schema import MartSchema
+from pipelines import warehouse as wh
 from pipelines.warehouse import Warehouse, qualified
 
 #: Marts that never leave the warehouse (they hold source identifiers).
@@ -148,7 +149,7 @@ def _raw(con: ibis.BaseBackend) -> duckdb.DuckDBPyConnection:
 
 
 def _require_tables(con: ibis.BaseBackend, schemas: Sequence[MartSchema]) -> None:
-    missing = [s.table for s in schemas if not Warehouse.exists(con, s.table)]
+    missing = [s.table for s in schemas if not wh.exists(con, s.table)]
     if missing:
         raise RuntimeError(f"{', '.join(missing)} do(es) not exist yet: materialize the marts before exporting them")
 

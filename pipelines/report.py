@@ -27,7 +27,7 @@ import pandas as pd
 
 from analytics import charts
 from analytics.charts import Chart
-from pipelines.warehouse import Warehouse
+from pipelines import warehouse as wh
 from quality.contracts import FEEDS
 
 #: The content-security policy of the page: images from data: URIs and inline style only.
@@ -112,26 +112,26 @@ class ReportFile:
 
 def report_dates(con) -> list[dt.date]:
     """The as-of dates a report can be built for (those with a customer 360 snapshot)."""
-    if not Warehouse.exists(con, ANCHOR):
+    if not wh.exists(con, ANCHOR):
         return []
-    frame = Warehouse.sql_df(con, f"SELECT DISTINCT as_of_date FROM {ANCHOR} ORDER BY 1")
+    frame = wh.sql_df(con, f"SELECT DISTINCT as_of_date FROM {ANCHOR} ORDER BY 1")
     return [pd.Timestamp(d).date() for d in frame.as_of_date]
 
 
 def _snapshot(con, table: str, as_of: dt.date) -> pd.DataFrame | None:
-    if not Warehouse.exists(con, table):
+    if not wh.exists(con, table):
         return None
-    frame = Warehouse.sql_df(con, f"SELECT * FROM {table} WHERE as_of_date = ?", [as_of])
+    frame = wh.sql_df(con, f"SELECT * FROM {table} WHERE as_of_date = ?", [as_of])
     return frame if len(frame) else None
 
 
 def _quarantine(con, as_of: dt.date) -> pd.DataFrame:
     """Quarantined rows per business day and reason (every feed) up to the as-of date."""
-    feeds = [f for f in FEEDS if Warehouse.exists(con, f"quarantine.{f}")]
+    feeds = [f for f in FEEDS if wh.exists(con, f"quarantine.{f}")]
     if not feeds:
         return pd.DataFrame(columns=["_partition_date", "reason_code", "rows"])
     union = " UNION ALL ".join(f"SELECT _partition_date, reason_code FROM quarantine.{f}" for f in feeds)
-    return Warehouse.sql_df(
+    return wh.sql_df(
         con,
         f"SELECT _partition_date, reason_code, count(*) AS rows FROM ({union}) "
         "WHERE _partition_date <= ? GROUP BY ALL ORDER BY 1, 2",
@@ -141,9 +141,9 @@ def _quarantine(con, as_of: dt.date) -> pd.DataFrame:
 
 def _balance(con, as_of: dt.date) -> pd.DataFrame:
     """Rows read = clean + quarantined + deduplicated per feed, up to the as-of date."""
-    if not Warehouse.exists(con, "meta.ingest_log"):
+    if not wh.exists(con, "meta.ingest_log"):
         return pd.DataFrame()
-    return Warehouse.sql_df(
+    return wh.sql_df(
         con,
         "SELECT feed, count(*) FILTER (WHERE status = 'loaded') AS days_loaded, "
         "sum(files_rejected)::BIGINT AS files_rejected, sum(rows_read)::BIGINT AS rows_read, "

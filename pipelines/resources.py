@@ -26,12 +26,21 @@ LOCK_RETRY_WAIT_S = 60
 
 
 class WarehouseResource(dg.ConfigurableResource):
-    """The DuckDB warehouse file (staging, quarantine, marts, meta)."""
+    """The warehouse (staging, quarantine, marts, meta): the DuckDB file at `path`, or, with
+    engine "spark", Parquet tables in a Spark catalog at `spark_location`."""
 
     path: str
+    engine: str = "duckdb"
+    spark_master: str = "local[*]"
+    spark_location: str = ""
+    spark_conf: dict[str, str] = {}  # noqa: RUF012 (a Dagster config field, copied per instance)
 
     @property
     def warehouse(self) -> Warehouse:
+        if self.engine == "spark":
+            from pipelines.spark_warehouse import SparkWarehouse
+
+            return SparkWarehouse(self.spark_location, self.spark_master, self.spark_conf)
         return Warehouse(self.path)
 
     @property
@@ -74,6 +83,12 @@ class PipelineSettings(dg.ConfigurableResource):
 def build_resources(settings: Settings | None = None) -> dict[str, dg.ConfigurableResource]:
     settings = settings or load_settings()
     return {
-        "warehouse": WarehouseResource(path=settings.warehouse_path),
+        "warehouse": WarehouseResource(
+            path=settings.warehouse_path,
+            engine=settings.engine,
+            spark_master=settings.spark_master,
+            spark_location=settings.spark_location,
+            spark_conf=dict(settings.spark_conf),
+        ),
         "settings": PipelineSettings.from_settings(settings),
     }

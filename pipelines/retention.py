@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from pipelines import warehouse as wh
 from pipelines.jobs import retained
 from pipelines.warehouse import Warehouse
 
@@ -32,7 +33,7 @@ class Pruned:
 
 def mart_tables(con) -> list[str]:
     """Every marts.* table that has snapshots (an as_of_date column)."""
-    rows = Warehouse.sql_df(
+    rows = wh.sql_df(
         con,
         "SELECT table_schema || '.' || table_name AS t FROM information_schema.columns "
         "WHERE table_schema = 'marts' AND column_name = 'as_of_date' ORDER BY 1",
@@ -44,7 +45,7 @@ def prune_snapshots(con, recent_days: int, *, dry_run: bool = False) -> list[Pru
     """Delete the snapshots `retained` does not keep, table by table; `dry_run` only reports."""
     out = []
     for table in mart_tables(con):
-        dates = Warehouse.sql_df(con, f"SELECT as_of_date, count(*) AS n FROM {table} GROUP BY 1 ORDER BY 1")
+        dates = wh.sql_df(con, f"SELECT as_of_date, count(*) AS n FROM {table} GROUP BY 1 ORDER BY 1")
         if dates.empty:
             out.append(Pruned(table, 0, [], 0))
             continue

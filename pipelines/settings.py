@@ -2,7 +2,7 @@
 environment.
 
 Precedence (last wins): the defaults below, the YAML file named by
-`CRM_SETTINGS` (if set), then the `CRM_*` environment variables for paths. Every
+`CRM_SETTINGS` (if set), then the `CRM_*` environment variables (paths and the engine). Every
 table row records `settings_version`, a short hash of the effective settings, so a
 number can always be traced back to the parameters it was built with.
 
@@ -44,6 +44,16 @@ from quality.contracts import FEEDS
 class Settings:
     #: DuckDB file that holds staging, quarantine and marts.
     warehouse_path: str = "warehouse/crm.duckdb"
+    #: Engine that stores the tables and runs the marts: "duckdb" (the file above) or "spark"
+    #: (partitioned Parquet in a Spark catalog; see README "Spark" and pipelines/spark_warehouse.py).
+    engine: str = "duckdb"
+    #: Spark master URL (engine spark): "local[*]" on one machine, "spark://host:7077", "yarn", "k8s://…".
+    spark_master: str = "local[*]"
+    #: Where Spark keeps the tables (and, unless spark_conf names a metastore, its catalog): a path or
+    #: an hdfs:// / s3a:// URI. Empty: <warehouse folder>/spark.
+    spark_warehouse: str = ""
+    #: Extra Spark configuration, e.g. {"spark.hadoop.hive.metastore.uris": "thrift://…"}.
+    spark_conf: dict[str, str] = field(default_factory=dict)
     #: Folder the feeds land in (see quality/landing.py for the layout).
     landing_path: str = "landing"
     #: Parquet exports, <export_path>/<table>/as_of_date=<YYYY-MM-DD>/data.parquet; empty: beside the warehouse.
@@ -104,6 +114,10 @@ class Settings:
         return hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
     @property
+    def spark_location(self) -> str:
+        return self.spark_warehouse or str(Path(self.warehouse_path).parent / "spark")
+
+    @property
     def export_root(self) -> Path:
         return Path(self.export_path) if self.export_path else Path(self.warehouse_path).parent / "exports"
 
@@ -124,10 +138,16 @@ class Settings:
         return dt.date.fromisoformat(self.min_valid_date)
 
 
+ENGINES = ("duckdb", "spark")
+
 #: Settings that do not change any row: paths, automation and alerting.
 UNVERSIONED = frozenset(
     {
         "warehouse_path",
+        "engine",
+        "spark_master",
+        "spark_warehouse",
+        "spark_conf",
         "landing_path",
         "export_path",
         "bi_path",
@@ -140,8 +160,11 @@ UNVERSIONED = frozenset(
     }
 )
 
-_ENV_PATHS = {
+_ENV = {
     "CRM_WAREHOUSE": "warehouse_path",
+    "CRM_ENGINE": "engine",
+    "CRM_SPARK_MASTER": "spark_master",
+    "CRM_SPARK_WAREHOUSE": "spark_warehouse",
     "CRM_LANDING": "landing_path",
     "CRM_EXPORTS": "export_path",
     "CRM_BI": "bi_path",
@@ -202,12 +225,14 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
     if path:
         loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
         values.update(loaded)
-    for env, name in _ENV_PATHS.items():
+    for env, name in _ENV.items():
         if os.environ.get(env):
             values[name] = os.environ[env]
     settings: Settings = build(Settings, values, str(path or "settings"))  # type: ignore[assignment]
     dt.date.fromisoformat(settings.partitions_start)
     dt.date.fromisoformat(settings.min_valid_date)
+    if settings.engine not in ENGINES:
+        raise ValueError(f"engine must be one of {ENGINES}, got {settings.engine!r}")
     if not 0 <= settings.quarantine_ceiling <= 1:
         raise ValueError("quarantine_ceiling must be a share between 0 and 1")
     try:

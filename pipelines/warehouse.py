@@ -1,9 +1,12 @@
 """The warehouse: the only module that knows which engine stores the tables.
 
-Everything else talks to an Ibis backend (mart logic) or to the few methods below
-(transactional partition replace, table DDL with comments, small SQL look-ups).
-A PySpark backend will implement the same methods; keep engine calls out of
-assets/ and analytics/.
+Everything else talks to an Ibis backend (mart logic) or to the few operations below
+(transactional partition replace, table DDL with comments, small SQL look-ups), through
+the module functions at the end (`exists`, `ensure_table`, `replace_rows`, `sql_df`,
+`table_counts`, `open_warehouse`), which dispatch on the connection: `Warehouse` here
+for DuckDB, `SparkWarehouse` (pipelines/spark_warehouse.py) for Spark. SQL passed to
+`sql_df` must read the same on both (no QUALIFY, STRING not VARCHAR). Keep engine
+calls out of assets/ and analytics/.
 
 DuckDB facts this module encodes (see shared/docs/DESIGN.md):
 - one writer process per file; every writing asset is in the `warehouse` pool;
@@ -307,3 +310,47 @@ class Warehouse:
             ((n,),) = raw.execute(f"SELECT count(*) FROM {qualified(schema + '.' + name)}").fetchall()
             out.append((f"{schema}.{name}", int(n)))
         return out
+
+
+# --- the engine of a connection -----------------------------------------------------------
+# Callers that may run on either engine use these functions; each dispatches to the DuckDB
+# operations above or to Spark's (pipelines/spark_warehouse.py), by the connection's backend.
+
+
+def engine(con: ibis.BaseBackend) -> type[Warehouse]:
+    """The operations class for a connection: `Warehouse` (DuckDB) or `SparkWarehouse`."""
+    if getattr(con, "name", "") == "pyspark":
+        from pipelines.spark_warehouse import SparkWarehouse
+
+        return SparkWarehouse
+    return Warehouse
+
+
+def exists(con: ibis.BaseBackend, table: str) -> bool:
+    return engine(con).exists(con, table)
+
+
+def ensure_table(con: ibis.BaseBackend, table: str, columns: Sequence[ColumnDef], comment: str = "") -> None:
+    engine(con).ensure_table(con, table, columns, comment)
+
+
+def replace_rows(con: ibis.BaseBackend, writes: Iterable[Replace]) -> None:
+    engine(con).replace_rows(con, writes)
+
+
+def sql_df(con: ibis.BaseBackend, sql: str, params: Sequence[object] = (), **frames: pd.DataFrame) -> pd.DataFrame:
+    """SQL (`?` markers) that both engines read the same way; pandas frames visible by name."""
+    return engine(con).sql_df(con, sql, params, **frames)
+
+
+def table_counts(con: ibis.BaseBackend, schemas: Sequence[str]) -> list[tuple[str, int]]:
+    return engine(con).table_counts(con, schemas)
+
+
+def open_warehouse(settings) -> Warehouse:
+    """The warehouse the settings name (`engine`): the DuckDB file, or Spark's table store."""
+    if settings.engine == "spark":
+        from pipelines.spark_warehouse import SparkWarehouse
+
+        return SparkWarehouse(settings.spark_location, settings.spark_master, settings.spark_conf)
+    return Warehouse(settings.warehouse_path)

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipelines.warehouse import ColumnDef, Replace, Warehouse
+from pipelines import warehouse as wh
+from pipelines.warehouse import ColumnDef, Replace
 from quality import landing, reasons
 from quality.contracts import FeedContract
 from quality.reader import FileRejected, read_file
@@ -100,22 +101,22 @@ def quarantine_table(feed: str) -> str:
 
 
 def ensure_tables(con, contract: FeedContract) -> None:
-    Warehouse.ensure_table(con, staging_table(contract.name), staging_columns(contract), contract.description)
-    Warehouse.ensure_table(
+    wh.ensure_table(con, staging_table(contract.name), staging_columns(contract), contract.description)
+    wh.ensure_table(
         con,
         quarantine_table(contract.name),
         QUARANTINE_COLUMNS,
         f"Rows of the {contract.name} feed held back, with the reason. Internal: holds raw personal data.",
     )
-    Warehouse.ensure_table(con, LOG_TABLE, LOG_COLUMNS, "One row per feed and business day: what was read.")
-    Warehouse.ensure_table(con, REJECTED_TABLE, REJECTED_COLUMNS, "Landing files rejected whole, with the reason.")
+    wh.ensure_table(con, LOG_TABLE, LOG_COLUMNS, "One row per feed and business day: what was read.")
+    wh.ensure_table(con, REJECTED_TABLE, REJECTED_COLUMNS, "Landing files rejected whole, with the reason.")
 
 
 # --- look-ups into earlier partitions --------------------------------------------------
 
 
 def _key_sql(contract: FeedContract) -> str:
-    return " || chr(31) || ".join(f"coalesce(CAST({k} AS VARCHAR), '')" for k in contract.key)
+    return " || chr(31) || ".join(f"coalesce(CAST({k} AS STRING), '')" for k in contract.key)
 
 
 def make_lookups(con, contract: FeedContract, batch_start: dt.date) -> Lookups:
@@ -126,7 +127,7 @@ def make_lookups(con, contract: FeedContract, batch_start: dt.date) -> Lookups:
 
     def known_customers(rows: pd.DataFrame) -> pd.Series:
         refs = pd.DataFrame({"ref": rows["customer_ref"].astype("str").drop_duplicates().to_numpy()})
-        first = Warehouse.sql_df(
+        first = wh.sql_df(
             con,
             "SELECT customer_ref, min(_partition_date) AS first_day FROM staging.customers "
             "WHERE customer_ref IN (SELECT ref FROM q) GROUP BY 1",
@@ -141,26 +142,27 @@ def make_lookups(con, contract: FeedContract, batch_start: dt.date) -> Lookups:
         first = contract.key[0]
         frame = pd.DataFrame({"k": keys.astype("str").to_numpy()})
         frame["k0"] = frame["k"].str.split("\x1f").str[0]
-        newest = (
-            ""
+        # the newest version of each key (a subquery, not QUALIFY: Spark SQL has none)
+        rank = (
+            "1"
             if contract.immutable
             else (
-                f"QUALIFY row_number() OVER (PARTITION BY {_key_sql(contract)} "
-                "ORDER BY _partition_date DESC, _source_file DESC, _source_line DESC) = 1"
+                f"row_number() OVER (PARTITION BY {_key_sql(contract)} "
+                "ORDER BY _partition_date DESC, _source_file DESC, _source_line DESC)"
             )
         )
-        return Warehouse.sql_df(
+        return wh.sql_df(
             con,
-            f"SELECT {_key_sql(contract)} AS _key, _row_hash FROM {table} "
-            f"WHERE _partition_date < ? AND CAST({first} AS VARCHAR) IN (SELECT k0 FROM q) "
-            f"AND {_key_sql(contract)} IN (SELECT k FROM q) {newest}",
+            f"SELECT _key, _row_hash FROM (SELECT {_key_sql(contract)} AS _key, _row_hash, {rank} AS _rank "
+            f"FROM {table} WHERE _partition_date < ? AND CAST({first} AS STRING) IN (SELECT k0 FROM q) "
+            f"AND {_key_sql(contract)} IN (SELECT k FROM q)) AS versions WHERE _rank = 1",
             [batch_start],
             q=frame,
         )
 
     def known_orders(ids: pd.Series) -> pd.Series:
         frame = pd.DataFrame({"id": ids.astype("str").drop_duplicates().to_numpy()})
-        hits = Warehouse.sql_df(
+        hits = wh.sql_df(
             con,
             "SELECT DISTINCT order_id FROM staging.orders WHERE _partition_date < ? "
             "AND status = 'completed' AND order_id IN (SELECT id FROM q)",
@@ -172,7 +174,7 @@ def make_lookups(con, contract: FeedContract, batch_start: dt.date) -> Lookups:
     def prior_respondents(rows: pd.DataFrame) -> pd.Series:
         frame = rows.reset_index(drop=True).astype("str")
         frame["_i"] = range(len(frame))
-        hits = Warehouse.sql_df(
+        hits = wh.sql_df(
             con,
             "SELECT DISTINCT q._i FROM q JOIN staging.surveys s USING (customer_ref, survey_id, wave) "
             "WHERE s._partition_date < ?",
@@ -405,7 +407,7 @@ def ingest_batch(
     )
     cols = staging_columns(contract)
     part = {"_partition_date": list(days)}
-    Warehouse.replace_rows(
+    wh.replace_rows(
         con,
         [
             Replace(staging_table(contract.name), cols, clean[[c.name for c in cols]], part),

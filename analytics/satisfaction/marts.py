@@ -82,6 +82,7 @@ import pandas as pd
 
 from analytics.asof import known
 from analytics.customer360 import CUSTOMER_360
+from analytics.portable import strip
 from analytics.satisfaction.cleaning import EXCLUSION_REASONS, classify_responses, exclusion_rates
 from analytics.satisfaction.measures import (
     IPA_CROSSHAIRS,
@@ -616,7 +617,7 @@ def survey_measures(kept: ir.Table, params: SatisfactionParams, settings_version
 def survey_comments(kept: ir.Table, params: SatisfactionParams, settings_version: str = "") -> ir.Table:
     """SURVEY_COMMENTS: the kept responses with a non-blank comment, scrubbed in the engine
     (quality.pii.scrub_expr, the same rules as the Python scrubber) before they reach a mart."""
-    t = kept.filter(kept.comment.notnull() & (kept.comment.strip() != ""))
+    t = kept.filter(kept.comment.notnull() & (strip(kept.comment) != ""))
     lo, hi = params.scale
     scrubbed = scrub_expr(t.comment)
     group = ibis.cases(
