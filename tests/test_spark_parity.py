@@ -24,7 +24,7 @@ START = dt.date(2025, 1, 1)
 DAYS = 200
 END = START + dt.timedelta(days=DAYS - 1)
 #: Ingestion is compared over the first days (on Spark it costs seconds per feed and day).
-INGEST_DAYS = 6
+INGEST_DAYS = 3
 #: The mart snapshots compared: a month of as-of dates, one batch (segment_migration compares
 #: the last day with the same day a month earlier).
 MART_START = END - dt.timedelta(days=30)
