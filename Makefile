@@ -42,10 +42,12 @@ test: $(STAMP) $(CHROMIUM)
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest -q
 
-## make bench: benchmarks against peers measured in the same run (not tests; results in bench/results/)
-CUSTOMERS ?= 1000000
+## make bench SCALE=1M: the pipeline at SCALE order lines (1M, 10M, 100M or a number), stage by stage
+## (wall time, peak RSS), against pandas + lifetimes and hand-written DuckDB SQL, then the CLV
+## benchmark; work folder bench/work/<scale>/, results in bench/results/ (not tests: nothing asserted)
+SCALE ?= 1M
 bench: $(STAMP)
-	$(BIN)/python -m bench.clv_bench --customers $(CUSTOMERS)
+	$(BIN)/python -m bench.pipeline_bench --scale $(SCALE)
 
 ## make dev: the Dagster UI on the same warehouse and instance (http://127.0.0.1:3000)
 dev: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
