@@ -145,9 +145,12 @@ def mart_asset(
     group: str,
     compute: Callable[[Batch], dict[str, ir.Table]],
     description: str,
+    bookkeeping: Sequence[MartSchema] = (),
 ) -> dg.AssetsDefinition:
     """A partitioned multi-asset writing `tables` (keys marts/<table>) from `compute`,
-    which returns {table name: Ibis expression for the batch's dates}."""
+    which returns {table name: Ibis expression for the batch's dates}. `bookkeeping` tables
+    (per as-of date, not assets) are returned by `compute` too and written in the same
+    transaction as the marts."""
     dep_keys = [dg.AssetKey(d.split("/")) if isinstance(d, str) else dg.AssetKey(d.table.split(".")) for d in deps]
     specs = [
         dg.AssetSpec(
@@ -182,14 +185,15 @@ def mart_asset(
         secret = functools.cache(lambda: identity_secret(context.log.warning))
         started = time.monotonic()
         with warehouse.connect() as con:
-            for schema, _ in tables:
+            written = [schema for schema, _ in tables] + list(bookkeeping)
+            for schema in written:
                 wh.ensure_table(con, schema.table, schema.columns, schema.description)
             done = 0
             for batch_days in batches(days):
                 with Scratch(con) as scratch:
                     batch = Batch(con, batch_days, cfg, secret, scratch, context.log.info)
                     exprs = compute(batch)
-                    missing = {s.table for s, _ in tables} ^ set(exprs)
+                    missing = {s.table for s in written} ^ set(exprs)
                     if missing:
                         raise RuntimeError(f"{name}: compute returned {sorted(exprs)}, expected the asset's tables")
                     wh.replace_rows(
@@ -202,7 +206,7 @@ def mart_asset(
                                 {"as_of_date": batch_days},
                                 key=schema.key,
                             )
-                            for schema, _ in tables
+                            for schema in written
                         ],
                     )
                 done += len(batch_days)

@@ -80,6 +80,10 @@ class Settings:
     #: Mart snapshots a multi-day run builds: "all" (every day), or "retained" (the last
     #: `snapshot_recent_days` days of the range plus every month-end), see pipelines/cli.
     snapshot_recent_days: int = 35
+    #: Build a one-day run's customer 360 from the day before's snapshot (only the customers
+    #: whose facts changed are recomputed; analytics/customer360.customer_360_nightly). The rows
+    #: are the same either way; false always rebuilds from the whole history.
+    nightly_incremental: bool = True
     # -- automation (pipelines/schedules.py, pipelines/sensors.py) -----------------------
     #: Local time (business time zone, HH:MM) of the nightly run of yesterday's partition.
     nightly_at: str = "02:30"
@@ -157,6 +161,7 @@ UNVERSIONED = frozenset(
         "required_feeds",
         "automation_running",
         "alert_webhook_url",
+        "nightly_incremental",
     }
 )
 

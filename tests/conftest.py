@@ -104,6 +104,7 @@ def cli_backfill(tmp_path_factory) -> CliBackfill:
 _SHARED_FIXTURE_GROUPS = {
     "test_demo_defects": "demo_pipeline",
     "test_report": "demo_pipeline",
+    "test_nightly_360_asset": "demo_pipeline",
     "test_backfill": "cli_backfill",
     "test_robustness": "cli_backfill",
 }
