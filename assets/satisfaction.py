@@ -6,6 +6,7 @@ from analytics import charts
 from analytics.customer360 import CUSTOMER_360
 from analytics.identity import CUSTOMER_IDENTITY
 from analytics.lifecycle import LIFECYCLE
+from analytics.satisfaction.fit_cache import FitCache
 from analytics.satisfaction.marts import (
     CSD,
     IPA,
@@ -35,6 +36,7 @@ def _satisfaction(b: Batch):
         settings_version=b.version,
         log=b.log,
         keep=b.scratch.keep,
+        cache=FitCache(b.settings.fit_cache_root),
     )
 
 

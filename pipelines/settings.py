@@ -130,6 +130,11 @@ class Settings:
         return Path(self.report_path) if self.report_path else Path(self.warehouse_path).parent / "reports"
 
     @property
+    def fit_cache_root(self) -> Path:
+        """Satisfaction model fits kept between runs (analytics/satisfaction/fit_cache.py)."""
+        return Path(self.warehouse_path).parent / "cache" / "satisfaction_fits"
+
+    @property
     def bi_file(self) -> Path:
         return Path(self.bi_path) if self.bi_path else self.export_root / "bi.duckdb"
 

@@ -439,6 +439,46 @@ def test_the_fits_do_not_depend_on_the_row_order_a_query_returned():
     pd.testing.assert_frame_equal(one.index, two.index)
 
 
+def test_a_second_run_takes_its_fits_from_the_cache_and_gives_the_same_marts(tmp_path, monkeypatch):
+    """The nightly case: the same responses again. Every fit comes from the disk cache (none is
+    refitted) and the marts are the same; other fit parameters or other responses miss."""
+    from analytics.satisfaction import marts as satisfaction_marts_module
+    from analytics.satisfaction.fit_cache import FitCache
+
+    frame = _frame({"A": 40, "B": 30}, anonymous=10)
+    params = dataclasses.replace(PARAMS, bootstrap=10, consistent=False)
+    population = _population({"A": 100, "B": 300})
+    first = python_marts(frame, population, params, cache=FitCache(tmp_path))
+    assert list(tmp_path.glob("*.pkl"))
+
+    def no_refit(*_a, **_k):
+        raise AssertionError("refitted although the cache holds the fit")
+
+    with monkeypatch.context() as m:
+        m.setattr(satisfaction_marts_module, "_fit", no_refit)
+        cache = FitCache(tmp_path)
+        again = python_marts(frame, population, params, cache=cache)
+        assert cache.hits >= 1 and cache.misses == 0
+        with pytest.raises(AssertionError, match="refitted"):
+            python_marts(frame, population, dataclasses.replace(params, seed=1), cache=FitCache(tmp_path))
+        with pytest.raises(AssertionError, match="refitted"):
+            changed = frame.assign(**{PARAMS.spec.items[0]: frame[PARAMS.spec.items[0]].iloc[::-1].to_numpy()})
+            python_marts(changed, population, params, cache=FitCache(tmp_path))
+    for name in ("paths", "index", "ipa", "coverage"):
+        pd.testing.assert_frame_equal(getattr(first, name), getattr(again, name))
+
+
+def test_the_fit_cache_keeps_the_most_recently_used_fits_and_survives_a_broken_file(tmp_path):
+    from analytics.satisfaction.fit_cache import FitCache
+
+    cache = FitCache(tmp_path, keep=2)
+    for key in ("a", "b", "c"):
+        cache.put(key, {"fit": key})
+    assert len(list(tmp_path.glob("*.pkl"))) == 2 and cache.get("c") == {"fit": "c"}
+    cache._path("c").write_bytes(b"not a pickle")
+    assert cache.get("c") is None
+
+
 def test_survey_comments_are_scrubbed_and_carry_their_context(con):
     """Three kept responses: a comment with a mobile and an e-mail (promoter, sat items 9 ->
     100 (9 - 1) / 9 = 88.9), a clean comment from an anonymous detractor, and a blank one

@@ -62,7 +62,8 @@ satisfaction_trap (满意但不忠诚, 顾客满意陷阱), dissatisfied_staying
 
 Cost. PLS runs in Python; a wave's results depend only on its kept responses, so within a
 batch of as-of dates each distinct set of responses is fitted once (days between
-fieldwork periods reuse the same fit).
+fieldwork periods reuse the same fit), and with a FitCache (fit_cache.py) across runs too: a
+nightly run refits only the waves whose responses changed (and the pooled set).
 """
 
 from __future__ import annotations
@@ -84,6 +85,7 @@ from analytics.asof import known
 from analytics.customer360 import CUSTOMER_360
 from analytics.portable import strip
 from analytics.satisfaction.cleaning import EXCLUSION_REASONS, classify_responses, exclusion_rates
+from analytics.satisfaction.fit_cache import FitCache
 from analytics.satisfaction.measures import (
     IPA_CROSSHAIRS,
     IPA_IMPORTANCE,
@@ -943,13 +945,18 @@ def python_marts(
     params: SatisfactionParams,
     settings_version: str = "",
     log: Callable[[str], None] = lambda _: None,
+    cache: FitCache | None = None,
 ) -> PythonMarts:
     """Index, paths, IPA and coverage from the kept responses (one row each, with as_of_date,
     wave, customer_key, _stratum, _seg_<col> and the items) and the frame population per
-    (as_of_date, wave, _stratum). Each distinct set of responses is fitted once."""
+    (as_of_date, wave, _stratum). Each distinct set of responses is fitted once, and not at
+    all when `cache` holds its fit from an earlier run."""
     spec = params.spec
     fits: dict[str, _Fit] = {}
     key_columns = ["response_id", *spec.items]
+    fit_params = repr(
+        (spec, params.scheme, params.consistent, params.bootstrap, params.seed, params.confidence, params.min_responses)
+    )
     out: dict[str, list[dict]] = {"index": [], "paths": [], "ipa": [], "coverage": []}
     survey_weights = f"post-stratified by {', '.join(params.strata)}" if params.post_stratify else "none"
     variant = f"{spec.name}; {params.scheme} scheme; unstandardised PLS outer weights"
@@ -957,7 +964,13 @@ def python_marts(
     def fitted(frame: pd.DataFrame) -> _Fit:
         key = _fingerprint(frame, key_columns)
         if key not in fits:
-            fits[key] = _fit(frame, params)
+            found = cache.get(f"{fit_params}|{key}") if cache is not None else None
+            if isinstance(found, _Fit):
+                fits[key] = found
+            else:
+                fits[key] = _fit(frame, params)
+                if cache is not None:
+                    cache.put(f"{fit_params}|{key}", fits[key])
         return fits[key]
 
     for as_of, day in responses.groupby("as_of_date", sort=True):
@@ -982,7 +995,8 @@ def python_marts(
             rows_of["ipa"] += _ipa_rows(wave, part, params, log)
         for k, rows in rows_of.items():
             out[k] += [dict(r, as_of_date=as_of, settings_version=settings_version) for r in rows]
-    log(f"satisfaction: {len(fits)} distinct model fits for {responses.as_of_date.nunique()} as-of dates")
+    reused = f" ({cache.hits} from the fit cache)" if cache is not None and cache.hits else ""
+    log(f"satisfaction: {len(fits)} distinct model fits{reused} for {responses.as_of_date.nunique()} as-of dates")
     schemas = {"index": SATISFACTION_INDEX, "paths": SATISFACTION_PATHS, "ipa": IPA, "coverage": SURVEY_COVERAGE}
     frames = {k: pd.DataFrame(out[k], columns=schemas[k].names) for k in out}
     return PythonMarts(**frames)
@@ -1012,6 +1026,7 @@ def satisfaction_marts(
     settings_version: str = "",
     log: Callable[[str], None] = lambda _: None,
     keep: Callable[[ir.Table], ir.Table] = lambda t: t,
+    cache: FitCache | None = None,
 ) -> dict[str, ir.Table]:
     """All ten satisfaction marts for the as-of dates of `as_of` ({table name: expression}).
     `keep` materializes the classified responses once (e.g. Scratch.keep) for the many
@@ -1035,7 +1050,7 @@ def satisfaction_marts(
     )
     frame = execute(kept.select(columns))
     population = execute(frame_population(c360, responses, params))
-    py = python_marts(frame, population, params, settings_version, log)
+    py = python_marts(frame, population, params, settings_version, log, cache)
     return {
         SURVEY_EXCLUSIONS.table: survey_exclusions(responses, settings_version),
         **survey_measures(kept, params, settings_version),
