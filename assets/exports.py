@@ -51,7 +51,8 @@ def exports_asset(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
         .sum()
     )
     per_table["latest_as_of_date"] = per_table["table"].map(lambda t: str(bi.latest.get(t) or ""))
-    context.log.info(f"exports: {len(files)} Parquet files under {root}, {bi.path} ({bi.bytes:,} bytes)")
+    how = "rebuilt in full" if bi.mode == "full" else f"updated: {bi.snapshots_changed} snapshots replaced or removed"
+    context.log.info(f"exports: {len(files)} Parquet files under {root}, {bi.path} ({bi.bytes:,} bytes; {how})")
     return dg.MaterializeResult(
         metadata={
             "files_written": len(files),
@@ -62,6 +63,8 @@ def exports_asset(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
             "parquet_path": dg.MetadataValue.path(str(root.resolve())),
             "bi_path": dg.MetadataValue.path(str(bi.path.resolve())),
             "bi_bytes": bi.bytes,
+            "bi_publication": bi.mode,
+            "bi_snapshots_changed": bi.snapshots_changed,
             "per_table": markdown(per_table, limit=len(per_table)),
         }
     )

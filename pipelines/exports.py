@@ -38,6 +38,11 @@ bi.duckdb:
   the next reader opens the new one; nobody waits for anybody.
 - Views and comments are added through a connection to the new file itself, so the
   views' SQL names only that file's tables (`marts.x`), whatever a reader attaches it as.
+- Nightly cost: every mart write records its snapshots in meta.snapshot_writes (one id per
+  write, warehouse.replace_rows), and bi.duckdb keeps the ids it copied
+  (`pipeline.snapshot_writes`). A publication copies the previous file and replaces only
+  the snapshots whose id differs (and removes those the warehouse dropped), so a nightly run
+  copies one day, not the whole history; a file of another layout is rebuilt in full.
 - `<table>_latest` holds the rows of the newest as_of_date *of that table*; a mart whose
   newest snapshot is empty (no survey wave yet) shows its last non-empty one, with its
   as_of_date.
@@ -51,6 +56,7 @@ from __future__ import annotations
 import datetime as dt
 import importlib
 import os
+import shutil
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -66,6 +72,12 @@ from pipelines.warehouse import Warehouse, qualified
 
 #: Marts that never leave the warehouse (they hold source identifiers).
 INTERNAL_MARTS: frozenset[str] = frozenset({"marts.customer_identity"})
+#: In bi.duckdb: the warehouse write (meta.snapshot_writes) each snapshot was copied from.
+BI_WRITES = "pipeline.snapshot_writes"
+BI_WRITES_COMMENT = (
+    "Bookkeeping of the pipeline: which warehouse write each snapshot of the marts was copied from "
+    "(a publication copies only the snapshots written since). Not for analysis."
+)
 #: Name of the Parquet file of one table and date.
 PARQUET_NAME = "data.parquet"
 FILE_MODE = 0o640
@@ -233,6 +245,10 @@ class BiFile:
     path: Path
     bytes: int
     latest: dict[str, dt.date | None]
+    #: "full" (every snapshot copied) or "incremental" (the previous file, updated).
+    mode: str = "full"
+    #: Snapshots (table, date) copied or removed by this publication.
+    snapshots_changed: int = 0
 
 
 def _pid_alive(pid: int) -> bool:
@@ -265,8 +281,17 @@ def publish_bi(con: ibis.BaseBackend, schemas: Sequence[MartSchema], bi_path: st
     _make_dirs(target.parent)
     _remove_dead_builds(target)
     tmp = target.parent / f"{target.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    raw = _raw(con)
     try:
-        _copy_tables(_raw(con), schemas, tmp)
+        changed = None
+        with_log = wh.exists(con, wh.WRITES_TABLE)
+        if target.exists() and with_log:
+            shutil.copyfile(target, tmp)
+            changed = _update_tables(raw, schemas, tmp)
+            if changed is None:
+                tmp.unlink()
+        if changed is None:
+            _copy_tables(raw, schemas, tmp, with_log)
         latest = _describe(schemas, tmp)
         _fsync_file(tmp)
         os.chmod(tmp, FILE_MODE)
@@ -276,12 +301,89 @@ def publish_bi(con: ibis.BaseBackend, schemas: Sequence[MartSchema], bi_path: st
             leftover.unlink(missing_ok=True)
         raise
     _fsync_dir(target.parent)
-    return BiFile(target, target.stat().st_size, latest)
+    mode = "full" if changed is None else "incremental"
+    return BiFile(target, target.stat().st_size, latest, mode, changed or 0)
 
 
-def _copy_tables(raw: duckdb.DuckDBPyConnection, schemas: Sequence[MartSchema], tmp: Path) -> None:
+def _columns(raw: duckdb.DuckDBPyConnection, catalog: str, table: str) -> list[tuple[str, str]]:
+    schema_name, name = table.split(".")
+    return raw.execute(
+        "SELECT column_name, data_type FROM information_schema.columns "
+        "WHERE table_catalog = ? AND table_schema = ? AND table_name = ? ORDER BY ordinal_position",
+        [catalog, schema_name, name],
+    ).fetchall()
+
+
+def _update_tables(raw: duckdb.DuckDBPyConnection, schemas: Sequence[MartSchema], tmp: Path) -> int | None:
+    """Bring a copy of the last bi.duckdb (`tmp`) up to date: the snapshots whose write
+    (meta.snapshot_writes) differs from the one the copy holds are replaced, the snapshots the
+    warehouse no longer has are removed. Returns how many snapshots changed, or None when the
+    copy cannot be updated (built by an older version, or a table's columns changed): then it
+    is rebuilt in full."""
+    alias = f"bi_update_{uuid.uuid4().hex[:12]}"
+    ((here,),) = raw.execute("SELECT current_database()").fetchall()
+    raw.execute(f"ATTACH {_sql_text(str(tmp))} AS {alias}")
+    try:
+        if not _columns(raw, alias, BI_WRITES):
+            return None
+        for s in schemas:
+            if _columns(raw, alias, s.table) != _columns(raw, here, s.table):
+                return None
+        names = [s.table for s in schemas]
+        marks = ", ".join("?" for _ in names)
+        changed = 0
+        raw.execute("BEGIN")
+        try:
+            for s in schemas:
+                table, copy = qualified(s.table), f"{alias}.{qualified(s.table)}"
+                stale = [
+                    d
+                    for (d,) in raw.execute(
+                        f"SELECT w.as_of_date FROM {qualified(wh.WRITES_TABLE)} AS w "
+                        f"LEFT JOIN {alias}.{BI_WRITES} AS b ON b.table_name = w.table_name "
+                        "AND b.as_of_date = w.as_of_date AND b.write_id = w.write_id "
+                        "WHERE w.table_name = ? AND b.write_id IS NULL",
+                        [s.table],
+                    ).fetchall()
+                ]
+                gone = [
+                    d
+                    for (d,) in raw.execute(
+                        f"SELECT DISTINCT as_of_date FROM {copy} EXCEPT SELECT DISTINCT as_of_date FROM {table}"
+                    ).fetchall()
+                ]
+                days = sorted(set(stale) | set(gone))
+                if not days:
+                    continue
+                changed += len(days)
+                day_marks = ", ".join("?" for _ in days)
+                raw.execute(f"DELETE FROM {copy} WHERE as_of_date IN ({day_marks})", days)
+                if stale:
+                    cols = ", ".join(f'"{c}"' for c in s.names)
+                    raw.execute(
+                        f"INSERT INTO {copy} SELECT {cols} FROM {table} "
+                        f"WHERE as_of_date IN ({', '.join('?' for _ in stale)}) ORDER BY as_of_date",
+                        stale,
+                    )
+            raw.execute(f"DELETE FROM {alias}.{BI_WRITES}")
+            raw.execute(
+                f"INSERT INTO {alias}.{BI_WRITES} SELECT table_name, as_of_date, write_id "
+                f"FROM {qualified(wh.WRITES_TABLE)} WHERE table_name IN ({marks})",
+                names,
+            )
+            raw.execute("COMMIT")
+        except BaseException:
+            raw.execute("ROLLBACK")
+            raise
+        return changed
+    finally:
+        raw.execute(f"DETACH {alias}")
+
+
+def _copy_tables(raw: duckdb.DuckDBPyConnection, schemas: Sequence[MartSchema], tmp: Path, with_log: bool) -> None:
     """Copy the marts into `tmp` through the writer's connection (no second process ever
-    opens the warehouse). DETACH checkpoints: the file is complete, without a WAL."""
+    opens the warehouse), with the write log of their snapshots (`with_log`: the warehouse
+    has one). DETACH checkpoints: the file is complete, without a WAL."""
     alias = f"bi_build_{uuid.uuid4().hex[:12]}"
     raw.execute(f"ATTACH {_sql_text(str(tmp))} AS {alias}")
     try:
@@ -293,6 +395,16 @@ def _copy_tables(raw: duckdb.DuckDBPyConnection, schemas: Sequence[MartSchema], 
                 f"CREATE TABLE {alias}.{qualified(s.table)} AS "
                 f"SELECT {cols} FROM {qualified(s.table)} ORDER BY as_of_date"
             ).fetchall()
+        raw.execute(f"CREATE SCHEMA IF NOT EXISTS {alias}.{BI_WRITES.split('.')[0]}")
+        raw.execute(f"CREATE TABLE {alias}.{BI_WRITES} (table_name VARCHAR, as_of_date DATE, write_id VARCHAR)")
+        raw.execute(f"COMMENT ON TABLE {alias}.{BI_WRITES} IS {_sql_text(BI_WRITES_COMMENT)}")
+        if with_log:
+            marks = ", ".join("?" for _ in schemas)
+            raw.execute(
+                f"INSERT INTO {alias}.{BI_WRITES} SELECT table_name, as_of_date, write_id "
+                f"FROM {qualified(wh.WRITES_TABLE)} WHERE table_name IN ({marks})",
+                [s.table for s in schemas],
+            )
     finally:
         raw.execute(f"DETACH {alias}")
 
@@ -307,7 +419,8 @@ def _describe(schemas: Sequence[MartSchema], tmp: Path) -> dict[str, dt.date | N
             table = qualified(s.table)
             view = qualified(s.table + "_latest")
             bi.execute(
-                f"CREATE VIEW {view} AS SELECT * FROM {table} WHERE as_of_date = (SELECT max(as_of_date) FROM {table})"
+                f"CREATE OR REPLACE VIEW {view} AS SELECT * FROM {table} "
+                f"WHERE as_of_date = (SELECT max(as_of_date) FROM {table})"
             )
             bi.execute(f"COMMENT ON TABLE {table} IS {_sql_text(s.description)}")
             bi.execute(

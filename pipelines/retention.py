@@ -59,6 +59,11 @@ def prune_snapshots(con, recent_days: int, *, dry_run: bool = False) -> list[Pru
             raw.execute("BEGIN TRANSACTION")
             try:
                 raw.execute(f"DELETE FROM {table} WHERE as_of_date IN ({marks})", drop)
+                if wh.exists(con, wh.WRITES_TABLE):
+                    raw.execute(
+                        f"DELETE FROM {wh.WRITES_TABLE} WHERE table_name = ? AND as_of_date IN ({marks})",
+                        [table, *drop],
+                    )
                 raw.execute("COMMIT")
             except Exception:
                 raw.execute("ROLLBACK")

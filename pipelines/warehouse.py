@@ -105,6 +105,25 @@ class Replace:
     key: tuple[str, ...] = ()
 
 
+#: Which write last replaced each mart snapshot (table, as_of_date): replace_rows records it in
+#: the same transaction, so pipelines/exports.py can republish bi.duckdb from the snapshots
+#: written since its last build instead of copying the whole history every night.
+WRITES_TABLE = "meta.snapshot_writes"
+WRITES_COLUMNS = (
+    ColumnDef("table_name", "VARCHAR", "Mart table (schema.table)."),
+    ColumnDef("as_of_date", "DATE", "Snapshot date."),
+    ColumnDef("write_id", "VARCHAR", "Random id of the replace_rows call that last wrote the snapshot."),
+)
+
+
+def _logged_days(w: Replace) -> list[object]:
+    """The snapshot dates a write replaces, when it replaces mart snapshots (else [])."""
+    if not w.table.startswith("marts.") or set(w.where) != {"as_of_date"}:
+        return []
+    value = w.where["as_of_date"]
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
 class AuditFailed(RuntimeError):
     """New rows failed their audit; nothing was published and the old rows stand."""
 
@@ -256,6 +275,10 @@ class Warehouse:
             problems = [p for i, name in staged.items() for p in cls._audit(raw, writes[i], name)]
             if problems:
                 raise AuditFailed("nothing published; " + "; ".join(problems))
+            logged = [(w.table, days) for w in writes if (days := _logged_days(w))]
+            if logged:
+                cls.ensure_table(con, WRITES_TABLE, WRITES_COLUMNS, "Which write last replaced each mart snapshot.")
+            write_id = uuid.uuid4().hex
             raw.execute("BEGIN")
             try:
                 for i, w in enumerate(writes):
@@ -264,6 +287,17 @@ class Warehouse:
                     if i in staged:
                         select = ", ".join(f"CAST({_q(c.name)} AS {c.sql_type}) AS {_q(c.name)}" for c in w.columns)
                         raw.execute(f"INSERT INTO {qualified(w.table)} BY NAME SELECT {select} FROM {_q(staged[i])}")
+                for table, days in logged:
+                    marks = ", ".join("?" for _ in days)
+                    raw.execute(
+                        f"DELETE FROM {qualified(WRITES_TABLE)} WHERE table_name = ? AND as_of_date IN ({marks})",
+                        [table, *days],
+                    )
+                    rows = ", ".join("(?, CAST(? AS DATE), ?)" for _ in days)
+                    raw.execute(
+                        f"INSERT INTO {qualified(WRITES_TABLE)} VALUES {rows}",
+                        [v for d in days for v in (table, d, write_id)],
+                    )
                 raw.execute("COMMIT")
             except BaseException:
                 raw.execute("ROLLBACK")

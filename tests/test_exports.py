@@ -29,6 +29,7 @@ import pytest
 from analytics.identity import CUSTOMER_IDENTITY
 from analytics.schema import Col, MartSchema, as_of_col, version_col
 from pipelines.exports import (
+    BI_WRITES_COMMENT,
     INTERNAL_MARTS,
     all_marts,
     check_exportable,
@@ -255,6 +256,7 @@ def test_bi_holds_the_exported_marts_their_latest_views_and_comments(wh, tmp_pat
             ("marts.x_customers_latest", "view"),
             ("marts.x_groups", "table"),
             ("marts.x_groups_latest", "view"),
+            ("pipeline.snapshot_writes", "table"),
         ]  # and so no customer_identity
         # every row, all columns, in the contract's order and types
         assert c.execute("SELECT count(*) FROM marts.x_customers").fetchall() == [(3,)]
@@ -268,7 +270,11 @@ def test_bi_holds_the_exported_marts_their_latest_views_and_comments(wh, tmp_pat
         assert c.execute("SELECT as_of_date, value_group FROM marts.x_groups_latest").fetchall() == [(D1, "top")]
 
         tables = dict(c.execute("SELECT table_name, comment FROM duckdb_tables()").fetchall())
-        assert tables == {"x_customers": CUSTOMERS.description, "x_groups": GROUPS.description}
+        assert tables == {
+            "x_customers": CUSTOMERS.description,
+            "x_groups": GROUPS.description,
+            "snapshot_writes": BI_WRITES_COMMENT,
+        }
         views = dict(c.execute("SELECT view_name, comment FROM duckdb_views() WHERE NOT internal").fetchall())
         assert views["x_customers_latest"].startswith("Newest snapshot of marts.x_customers")
         comments = c.execute(
@@ -282,6 +288,65 @@ def test_bi_holds_the_exported_marts_their_latest_views_and_comments(wh, tmp_pat
         assert c.execute(
             "SELECT comment FROM duckdb_columns() WHERE table_name = 'x_groups' AND column_name = 'customers'"
         ).fetchall() == [(None,)]
+
+
+def _bi_rows(path, schemas=SCHEMAS):
+    with duckdb.connect(str(path), read_only=True) as c:
+        return {s.table: c.execute(f"SELECT * FROM {s.table} ORDER BY ALL").df() for s in schemas}
+
+
+def test_a_later_publication_updates_only_the_snapshots_written_since(wh, tmp_path):
+    """The nightly case: the previous bi.duckdb is copied and only the snapshots whose write
+    changed are replaced (or removed when the warehouse dropped them); the result equals a
+    publication from scratch."""
+    bi_path = tmp_path / "bi" / "bi.duckdb"
+    with wh.connect() as con:
+        first = publish_bi(con, SCHEMAS, bi_path)
+        again = publish_bi(con, SCHEMAS, bi_path)
+        # D2 rewritten with other rows, D3 new, D1 of x_groups deleted the way retention does
+        Warehouse.replace_rows(
+            con,
+            [
+                Replace(
+                    CUSTOMERS.table,
+                    CUSTOMERS.columns,
+                    _customers(
+                        (D2, "k1", Decimal("13.00"), "gold", "金牌", "v2"),
+                        (D3, "k2", Decimal("1.00"), "lead", "铅牌", "v2"),
+                    ),
+                    {"as_of_date": [D2, D3]},
+                )
+            ],
+        )
+        Warehouse._raw(con).execute("DELETE FROM marts.x_groups WHERE as_of_date = ?", [D1])
+        updated = publish_bi(con, SCHEMAS, bi_path)
+        scratch = publish_bi(con, SCHEMAS, tmp_path / "scratch" / "bi.duckdb")
+    assert (first.mode, again.mode, updated.mode, scratch.mode) == ("full", "incremental", "incremental", "full")
+    assert (again.snapshots_changed, updated.snapshots_changed) == (0, 3)
+    assert updated.latest == {"marts.x_customers": D3, "marts.x_groups": None}
+    got, want = _bi_rows(bi_path), _bi_rows(tmp_path / "scratch" / "bi.duckdb")
+    for table in want:
+        pd.testing.assert_frame_equal(got[table], want[table])
+    assert got["marts.x_customers"].spend.tolist() == [
+        Decimal("10.50"),
+        Decimal("3.00"),
+        Decimal("13.00"),
+        Decimal("1.00"),
+    ]
+    assert sorted(p.name for p in bi_path.parent.iterdir()) == ["bi.duckdb"]
+
+
+def test_a_bi_file_of_another_layout_is_rebuilt_in_full(wh, tmp_path):
+    bi_path = tmp_path / "bi" / "bi.duckdb"
+    with wh.connect() as con:
+        publish_bi(con, SCHEMAS, bi_path)
+        with duckdb.connect(str(bi_path)) as c:
+            c.execute("ALTER TABLE marts.x_groups ADD COLUMN extra INTEGER")
+        assert publish_bi(con, SCHEMAS, bi_path).mode == "full"
+        with duckdb.connect(str(bi_path)) as c:
+            c.execute("DROP TABLE pipeline.snapshot_writes")
+        assert publish_bi(con, SCHEMAS, bi_path).mode == "full"
+        assert publish_bi(con, SCHEMAS, bi_path).mode == "incremental"
 
 
 READER = textwrap.dedent(
@@ -359,6 +424,8 @@ def test_the_asset_exports_its_partition_and_publishes_bi(tmp_path, monkeypatch)
     assert len(list((tmp_path / root).rglob("*.parquet"))) == n
     assert not (tmp_path / root / "customer_identity").exists()
     with duckdb.connect(str(tmp_path / bi_path), read_only=True) as c:
-        names = {r[0] for r in c.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+        names = {
+            r[0] for r in c.execute("SELECT table_name FROM duckdb_tables() WHERE schema_name = 'marts'").fetchall()
+        }
         views = c.execute("SELECT count(*) FROM duckdb_views() WHERE NOT internal").fetchall()
     assert names == {s.table.split(".")[1] for s in EXPORTED} and views == [(n,)]
