@@ -37,7 +37,16 @@ def _merge_summary(last) -> dict:
 
 customer_identity_asset = mart_asset(
     name="customer_identity",
-    tables=[(CUSTOMER_IDENTITY, Report(order_by=("-records_in_customer", "customer_key"), extra=_merge_summary))],
+    tables=[
+        (
+            CUSTOMER_IDENTITY,
+            Report(
+                order_by=("-records_in_customer", "customer_key"),
+                extra=_merge_summary,
+                columns=("records_in_customer", "customer_key", "match_rules"),
+            ),
+        )
+    ],
     deps=["staging/customers"],
     group="customers",
     compute=lambda b: {CUSTOMER_IDENTITY.table: _identity(b)},
@@ -164,7 +173,16 @@ def _c360_summary(last) -> dict:
 
 customer_360_asset = mart_asset(
     name="customer_360",
-    tables=[(CUSTOMER_360, Report(order_by=("-net_monetary", "customer_key"), extra=_c360_summary))],
+    tables=[
+        (
+            CUSTOMER_360,
+            Report(
+                order_by=("-net_monetary", "customer_key"),
+                extra=_c360_summary,
+                columns=("has_purchased", "net_monetary_12m", "profit_12m", "outstanding_balance"),
+            ),
+        )
+    ],
     deps=[CUSTOMER_IDENTITY, *FEED_DEPS],
     group="customers",
     compute=_c360,

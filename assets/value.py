@@ -23,7 +23,12 @@ rfm_segments_asset = customer_mart(
     schema=RFM_SEGMENTS,
     function=rfm_segments,
     params="rfm",
-    report=Report(order_by=("-rfm_product", "customer_key"), plot=charts.rfm_heatmap, extra=_counts("segment")),
+    report=Report(
+        order_by=("-rfm_product", "customer_key"),
+        plot=charts.rfm_heatmap,
+        extra=_counts("segment"),
+        columns=("as_of_date", "customer_key", "r_score", "f_score", "segment"),
+    ),
     group="value",
     description="RFM quintile scores, cells, named segments and the seed's protect / develop / avoid rule.",
 )
@@ -32,7 +37,7 @@ value_tiers_asset = customer_mart(
     schema=VALUE_TIERS,
     function=value_tiers,
     params="value",
-    report=Report(order_by=("profit_rank", "customer_key"), extra=_counts("tier")),
+    report=Report(order_by=("profit_rank", "customer_key"), extra=_counts("tier"), columns=("tier",)),
     group="value",
     description="Platinum / gold / iron / lead tiers by profit contribution; annual profit contribution.",
 )
@@ -62,7 +67,9 @@ loyalty_asset = customer_mart(
     schema=LOYALTY,
     function=loyalty,
     params="loyalty",
-    report=Report(order_by=("-loyalty_index", "customer_key"), extra=_counts("loyalty_level")),
+    report=Report(
+        order_by=("-loyalty_index", "customer_key"), extra=_counts("loyalty_level"), columns=("loyalty_level",)
+    ),
     group="value",
     description="Loyalty index (0-100) from the behavioural and survey indicators, and its level.",
 )
@@ -80,7 +87,10 @@ def _tiers(b: Batch):
 tier_matrix_asset = mart_asset(
     name="tier_matrix",
     tables=[
-        (CUSTOMER_TIERS, Report(order_by=("cube_rank", "customer_key"), extra=_counts("cube_cell"))),
+        (
+            CUSTOMER_TIERS,
+            Report(order_by=("cube_rank", "customer_key"), extra=_counts("cube_cell"), columns=("cube_cell",)),
+        ),
         (TIER_MATRIX, Report(order_by=("view", "cell"), plot=charts.tier_grid)),
     ],
     deps=[CUSTOMER_360, LOYALTY],

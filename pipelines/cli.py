@@ -293,7 +293,7 @@ def cmd_prune(args: argparse.Namespace) -> int:
     if not Path(settings.warehouse_path).exists():
         print(f"No warehouse at {Path(settings.warehouse_path).resolve()}.", file=sys.stderr)
         return 2
-    with Warehouse(settings.warehouse_path).connect() as con:
+    with Warehouse(settings.warehouse_path, memory_limit=settings.duckdb_memory_limit).connect() as con:
         pruned = prune_snapshots(con, settings.snapshot_recent_days, dry_run=args.dry_run)
     if not args.dry_run:
         prune_exports(settings.export_root, pruned)

@@ -31,6 +31,7 @@ class WarehouseResource(dg.ConfigurableResource):
 
     path: str
     engine: str = "duckdb"
+    memory_limit: str = ""
     spark_master: str = "local[*]"
     spark_location: str = ""
     spark_conf: dict[str, str] = {}  # noqa: RUF012 (a Dagster config field, copied per instance)
@@ -41,7 +42,7 @@ class WarehouseResource(dg.ConfigurableResource):
             from pipelines.spark_warehouse import SparkWarehouse
 
             return SparkWarehouse(self.spark_location, self.spark_master, self.spark_conf)
-        return Warehouse(self.path)
+        return Warehouse(self.path, memory_limit=self.memory_limit)
 
     @property
     def docs_dir(self) -> Path:
@@ -86,6 +87,7 @@ def build_resources(settings: Settings | None = None) -> dict[str, dg.Configurab
         "warehouse": WarehouseResource(
             path=settings.warehouse_path,
             engine=settings.engine,
+            memory_limit=settings.duckdb_memory_limit,
             spark_master=settings.spark_master,
             spark_location=settings.spark_location,
             spark_conf=dict(settings.spark_conf),

@@ -47,6 +47,9 @@ class Settings:
     #: Engine that stores the tables and runs the marts: "duckdb" (the file above) or "spark"
     #: (partitioned Parquet in a Spark catalog; see README "Spark" and pipelines/spark_warehouse.py).
     engine: str = "duckdb"
+    #: DuckDB's memory limit (e.g. "6GB"; empty: DuckDB's default, 80 % of RAM). Beyond it DuckDB
+    #: spills to a temp folder beside the warehouse, so a big backfill stays within the budget.
+    duckdb_memory_limit: str = ""
     #: Spark master URL (engine spark): "local[*]" on one machine, "spark://host:7077", "yarn", "k8s://…".
     spark_master: str = "local[*]"
     #: Where Spark keeps the tables (and, unless spark_conf names a metastore, its catalog): a path or
@@ -154,6 +157,7 @@ UNVERSIONED = frozenset(
     {
         "warehouse_path",
         "engine",
+        "duckdb_memory_limit",
         "spark_master",
         "spark_warehouse",
         "spark_conf",
@@ -173,6 +177,7 @@ UNVERSIONED = frozenset(
 _ENV = {
     "CRM_WAREHOUSE": "warehouse_path",
     "CRM_ENGINE": "engine",
+    "CRM_DUCKDB_MEMORY_LIMIT": "duckdb_memory_limit",
     "CRM_SPARK_MASTER": "spark_master",
     "CRM_SPARK_WAREHOUSE": "spark_warehouse",
     "CRM_LANDING": "landing_path",

@@ -145,9 +145,12 @@ def qualified(table: str) -> str:
 class Warehouse:
     """A DuckDB file opened through Ibis. Use `with wh.connect() as con:`."""
 
-    def __init__(self, path: str | os.PathLike[str], lock_timeout_s: float = LOCK_TIMEOUT_S) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], lock_timeout_s: float = LOCK_TIMEOUT_S, memory_limit: str = ""
+    ) -> None:
         self.path = Path(path)
         self.lock_timeout_s = lock_timeout_s
+        self.memory_limit = memory_limit
 
     @contextlib.contextmanager
     def connect(self, *, read_only: bool = False) -> Iterator[ibis.BaseBackend]:
@@ -170,7 +173,10 @@ class Warehouse:
         waited, delay = 0.0, 0.25
         while True:
             try:
-                return duckdb.connect(str(self.path), read_only=read_only, config=dict(_DUCKDB_CONFIG))
+                config = dict(_DUCKDB_CONFIG)
+                if self.memory_limit:
+                    config["memory_limit"] = self.memory_limit
+                return duckdb.connect(str(self.path), read_only=read_only, config=config)
             except duckdb.IOException as exc:
                 if not is_lock_error(exc) or waited >= self.lock_timeout_s:
                     raise
@@ -387,4 +393,4 @@ def open_warehouse(settings) -> Warehouse:
         from pipelines.spark_warehouse import SparkWarehouse
 
         return SparkWarehouse(settings.spark_location, settings.spark_master, settings.spark_conf)
-    return Warehouse(settings.warehouse_path)
+    return Warehouse(settings.warehouse_path, memory_limit=settings.duckdb_memory_limit)
