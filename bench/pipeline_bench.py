@@ -304,7 +304,7 @@ def machine() -> dict[str, Any]:
 # --- the benchmark ---------------------------------------------------------------------------
 
 
-def prepare(work: Path, landing: Path, keep_landing: bool) -> dict[str, str]:
+def prepare(work: Path, landing: Path, keep_landing: bool, memory_limit: str = "") -> dict[str, str]:
     """A fresh warehouse and Dagster instance (landing kept when reused); the child env."""
     for sub in ("warehouse", "dagster_home", "inputs"):
         shutil.rmtree(work / sub, ignore_errors=True)
@@ -319,6 +319,7 @@ def prepare(work: Path, landing: Path, keep_landing: bool) -> dict[str, str]:
         f'warehouse_path: "{work / "warehouse" / "crm.duckdb"}"\n'
         f'landing_path: "{landing}"\n'
         f'partitions_start: "{START.isoformat()}"\n'
+        + (f'duckdb_memory_limit: "{memory_limit}"\n' if memory_limit else "")
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("CRM_")}
     env.update(
@@ -360,7 +361,7 @@ def run(args: argparse.Namespace) -> int:
         flush=True,
     )
 
-    env = prepare(work, landing, keep_landing=reuse)
+    env = prepare(work, landing, keep_landing=reuse, memory_limit=args.memory_limit)
     bench = Bench(work, env, args.progress)
     day = [START + dt.timedelta(days=i) for i in range(days)]
     half = days // 2
@@ -667,6 +668,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-peer", action="store_true", help="leave out the pandas + lifetimes peer")
     parser.add_argument("--skip-clv", action="store_true", help="leave out the CLV benchmark section")
     parser.add_argument("--progress", type=float, default=30.0, help="seconds between progress lines")
+    parser.add_argument(
+        "--memory-limit", default="", help="DuckDB memory limit of the pipeline's stages (e.g. 6GB; default DuckDB's)"
+    )
     parser.add_argument("--note", default="", help="free text stored in the results file (e.g. what code was measured)")
     args = parser.parse_args(argv)
     if args.days < 8:
