@@ -115,11 +115,13 @@ def _materialize(tmp_path, settings_kw=None, partition=DAY, assets=None):
 
 
 def _snapshot(settings):
-    """Every table of the warehouse, sorted (run ids aside)."""
+    """Every table of the warehouse, sorted (ids of the run aside: the run id, and the
+    bookkeeping derived from it: the ingest fingerprint and the write id)."""
+    per_run = ["run_id", "ingest_fingerprint", "write_id"]
     with Warehouse(settings.warehouse_path).connect(read_only=True) as con:
         tables = [t for t, _ in Warehouse.table_counts(con, ["staging", "quarantine", "marts", "meta"])]
         return {
-            t: Warehouse.sql_df(con, f"SELECT * FROM {t} ORDER BY ALL").drop(columns="run_id", errors="ignore")
+            t: Warehouse.sql_df(con, f"SELECT * FROM {t} ORDER BY ALL").drop(columns=per_run, errors="ignore")
             for t in tables
         }
 
