@@ -232,6 +232,10 @@ class SparkWarehouse(Warehouse):
             for name in frames:
                 session.catalog.dropTempView(name)
 
+    @staticmethod
+    def quote(identifier: str) -> str:
+        return _bq(identifier)
+
     @classmethod
     def exists(cls, con: SparkBackend, table: str) -> bool:
         return bool(cls._session(con).catalog.tableExists(table))

@@ -206,6 +206,11 @@ class Warehouse:
             for name in frames:
                 raw.unregister(name)
 
+    @staticmethod
+    def quote(identifier: str) -> str:
+        """A column name quoted for this engine's SQL."""
+        return _q(identifier)
+
     @classmethod
     def exists(cls, con: ibis.BaseBackend, table: str) -> bool:
         schema, _, name = table.partition(".")
@@ -364,6 +369,10 @@ def engine(con: ibis.BaseBackend) -> type[Warehouse]:
 
         return SparkWarehouse
     return Warehouse
+
+
+def quote(con: ibis.BaseBackend, identifier: str) -> str:
+    return engine(con).quote(identifier)
 
 
 def exists(con: ibis.BaseBackend, table: str) -> bool:
