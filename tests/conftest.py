@@ -110,6 +110,23 @@ _SHARED_FIXTURE_GROUPS = {
 }
 
 
+#: Scopes (modules or the groups above) by how long they take, longest first: xdist hands
+#: scopes out in collection order, so a long module collected last (test_spark_parity sorts
+#: late) would run alone at the end while the other worker idles. Scopes not named keep their
+#: order after these. Refresh from `pytest --durations=0` when a module's cost changes a lot.
+_LONGEST_FIRST = ("test_spark_parity", "demo_pipeline", "cli_backfill")
+
+
+def _scope(nodeid: str) -> str:
+    module = nodeid.split("::", 1)[0].rsplit("/", 1)[-1].removesuffix(".py")
+    return _SHARED_FIXTURE_GROUPS.get(module, module)
+
+
+def pytest_collection_modifyitems(items) -> None:
+    rank = {scope: i for i, scope in enumerate(_LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(_scope(item.nodeid), len(rank)))  # stable: order kept within
+
+
 def pytest_xdist_make_scheduler(config, log):
     """Hand whole modules (or groups of modules sharing a session fixture) to the xdist workers,
     never single tests: most modules build module-scoped fixtures that would otherwise be built
@@ -119,7 +136,6 @@ def pytest_xdist_make_scheduler(config, log):
 
     class ModuleGroups(LoadScopeScheduling):
         def _split_scope(self, nodeid):
-            module = nodeid.split("::", 1)[0].rsplit("/", 1)[-1].removesuffix(".py")
-            return _SHARED_FIXTURE_GROUPS.get(module, module)
+            return _scope(nodeid)
 
     return ModuleGroups(config, log)

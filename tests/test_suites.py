@@ -13,7 +13,7 @@ from pipelines.warehouse import Warehouse
 from quality.contracts import FEEDS
 from quality.ingest import ensure_tables, ingest_day
 from quality.router import RouteContext
-from quality.suites import expectations_for, validate
+from quality.suites import SuiteOutcome, expectations_for, validate
 from tests import landing_kit as kit
 
 DAY = "2025-03-01"
@@ -66,3 +66,15 @@ def test_a_row_the_router_should_have_stopped_fails_the_suite(clean_orders, colu
 def test_a_duplicate_event_key_fails_the_suite(clean_orders):
     outcome = validate(pd.concat([clean_orders, clean_orders.iloc[:1]], ignore_index=True), FEEDS["orders"])
     assert not outcome.success and any("unique" in f for f in outcome.failed), outcome.failed
+
+
+def test_a_run_validated_batch_by_batch_fails_when_any_batch_fails(clean_orders):
+    """The ingest asset validates each batch as it is written (a backfill's rows are never held
+    together); the run's outcome must still fail when one early batch fails."""
+    bad = clean_orders.copy()
+    bad.loc[bad.index[0], "currency"] = "XYZ"
+    first, second = validate(bad, FEEDS["orders"]), validate(clean_orders, FEEDS["orders"])
+    run = SuiteOutcome.combine([first, second])
+    assert not run.success and run.failed == first.failed and run.evaluated == second.evaluated
+    assert SuiteOutcome.combine([second, second]).success
+    assert SuiteOutcome.combine([]).success
