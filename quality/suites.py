@@ -55,6 +55,21 @@ class SuiteOutcome:
         extra += f"; errored: {self.errored}" if self.errored else ""
         return f"GX suite {state} ({self.evaluated} expectations){extra}"
 
+    @classmethod
+    def combine(cls, outcomes: list[SuiteOutcome]) -> SuiteOutcome:
+        """One outcome for a run validated batch by batch: it passes when every batch passed;
+        a failing expectation is named once per batch it failed in. No batch: nothing to check."""
+        if not outcomes:
+            return cls(True, 0)
+        docs = [o.docs_index for o in outcomes if o.docs_index]
+        return cls(
+            success=all(o.success for o in outcomes),
+            evaluated=max(o.evaluated for o in outcomes),
+            failed=[f for o in outcomes for f in o.failed],
+            errored=sorted({e for o in outcomes for e in o.errored}),
+            docs_index=docs[-1] if docs else None,
+        )
+
 
 def expectations_for(contract: FeedContract) -> list:
     """The suite for a feed's clean rows, read off its contract."""
