@@ -25,8 +25,10 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from quality import reasons
@@ -209,14 +211,40 @@ def read_csv_text(text: str, contract: FeedContract) -> tuple[pd.DataFrame, list
     return _frame(records, header, contract), malformed
 
 
-def _arrow_to_strings(col: pa.ChunkedArray) -> list[str]:
+def _arrow_to_strings(col: pa.ChunkedArray) -> pa.Array:
     """Parquet values as the text a CSV would carry (timestamps in ISO 8601, with the
-    offset when the column has a time zone), so both formats meet the same rules."""
+    offset when the column has a time zone; nulls as ''), so both formats meet the same
+    rules. Timestamps are formatted by pandas' `isoformat` once per distinct value."""
     if pa.types.is_timestamp(col.type):
-        return ["" if pd.isna(v) else v.isoformat() for v in col.to_pandas()]
-    if pa.types.is_boolean(col.type):
-        return ["" if v is None else ("true" if v else "false") for v in col.to_pylist()]
-    return ["" if v is None else str(v) for v in col.cast(pa.string()).to_pylist()]
+        codes, uniques = pd.factorize(col.to_pandas())
+        # code -1 (null) picks the trailing ''
+        text = np.array([v.isoformat() for v in uniques] + [""], dtype=object)[codes]
+        return pa.array(text, pa.string())
+    return col.cast(pa.string()).fill_null("").combine_chunks()
+
+
+#: a character json.dumps escapes: control characters, '"' and '\\'
+_JSON_SPECIAL = r'[\x00-\x1f"\\]'
+
+
+def _json_bodies(values: pa.Array) -> pa.Array:
+    """Each value as the inside of a JSON string literal, exactly as
+    `json.dumps(value, ensure_ascii=False)` writes it: most values need no escaping,
+    the few that do go through json.dumps itself."""
+    special = pc.match_substring_regex(values, _JSON_SPECIAL)
+    if not pc.any(special).as_py():
+        return values
+    escaped = [json.dumps(v, ensure_ascii=False)[1:-1] for v in pc.filter(values, special).to_pylist()]
+    return pc.replace_with_mask(values, special, pa.array(escaped, pa.string()))
+
+
+def _json_objects(columns: dict[str, pa.Array]) -> pa.Array:
+    """Per row, `json.dumps(dict(zip(names, values)), ensure_ascii=False)` of string
+    values: built column-wise by joining the escaped values between constant pieces."""
+    pieces: list[str | pa.Array] = []
+    for i, (name, values) in enumerate(columns.items()):
+        pieces += [("{" if i == 0 else '", ') + json.dumps(name, ensure_ascii=False) + ': "', _json_bodies(values)]
+    return pc.binary_join_element_wise(*pieces, '"}', "")
 
 
 def read_parquet_bytes(data: bytes, contract: FeedContract) -> pd.DataFrame:
@@ -225,17 +253,11 @@ def read_parquet_bytes(data: bytes, contract: FeedContract) -> pd.DataFrame:
     except Exception as exc:  # pyarrow raises several types for corrupt files
         raise FileRejected(reasons.UNREADABLE_FILE, f"not a readable Parquet file: {exc}") from exc
     check_header(table.column_names, contract)
-    frame = pd.DataFrame({c: pd.Series(_arrow_to_strings(table.column(c)), dtype="str") for c in contract.column_names})
+    names = contract.column_names
+    text = {c: _arrow_to_strings(table.column(c)) for c in names}
+    frame = pd.DataFrame({c: pd.Series(text[c], dtype="str") for c in names})
     frame["_source_line"] = pd.Series(range(1, table.num_rows + 1), dtype="int64")
-    frame["_raw"] = (
-        [
-            json.dumps(dict(zip(contract.column_names, vals, strict=True)), ensure_ascii=False)
-            for vals in zip(*(frame[c] for c in contract.column_names), strict=True)
-        ]
-        if table.num_rows
-        else pd.Series([], dtype="str")
-    )
-    frame["_raw"] = frame["_raw"].astype("str")
+    frame["_raw"] = pd.Series(_json_objects(text), dtype="str")
     return frame
 
 

@@ -1,10 +1,17 @@
-"""Contracts are complete and self-consistent; the decoder is strict."""
+"""Contracts are complete and self-consistent; the decoder is strict; Parquet rows keep
+their exact raw payload."""
 
+import datetime as dt
+import io
+import json
+
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from quality import reasons
 from quality.contracts import FEEDS, SQL_TYPES
-from quality.reader import FileRejected, check_header, decode
+from quality.reader import FileRejected, check_header, decode, read_parquet_bytes
 
 
 @pytest.mark.parametrize("feed", list(FEEDS))
@@ -64,3 +71,66 @@ def test_tab_delimited_header_is_named():
     with pytest.raises(FileRejected) as err:
         check_header(["\t".join(FEEDS["interactions"].column_names)], FEEDS["interactions"])
     assert err.value.reason == reasons.WRONG_DELIMITER
+
+
+#: values json.dumps escapes (quotes, backslashes, control characters) or must leave alone
+#: with ensure_ascii=False (Chinese, emoji, DEL, line/paragraph separators, BOM)
+NASTY = [
+    "",
+    "plain",
+    'say "hi"',
+    "C:\\path\\x",
+    '\\"already escaped\\"',
+    "two\nlines\r\n",
+    "tab\there",
+    "\x00\x01\x08\x0b\x0c\x1b\x1f",
+    "\x7f",
+    "张三 北京市朝阳区 １２３",
+    "emoji 😀",
+    "\u2028\u2029",
+    "\ufeffbom",
+    "/slash",
+    "'single', comma",
+]
+
+
+def _parquet(table: pa.Table) -> bytes:
+    buf = io.BytesIO()
+    pq.write_table(table, buf, row_group_size=4)  # several row groups: several chunks per column
+    return buf.getvalue()
+
+
+def test_parquet_raw_payload_is_json_dumps_of_the_row():
+    contract = FEEDS["interactions"]
+    names = contract.column_names
+    rows = [[NASTY[(i + k) % len(NASTY)] for k in range(len(names))] for i in range(len(NASTY))]
+    rows.append([None, "x", None, "y", None])
+    table = pa.table({c: pa.array([r[k] for r in rows], pa.string()) for k, c in enumerate(names)})
+    frame = read_parquet_bytes(_parquet(table), contract)
+    want = [json.dumps({c: v or "" for c, v in zip(names, r, strict=True)}, ensure_ascii=False) for r in rows]
+    assert frame["_raw"].tolist() == want
+    assert frame[list(names)].values.tolist() == [[v or "" for v in r] for r in rows]
+    assert frame["_source_line"].tolist() == list(range(1, len(rows) + 1))
+
+
+def test_parquet_typed_values_read_as_csv_text():
+    contract = FEEDS["interactions"]
+    at = pa.array(
+        [dt.datetime(2025, 3, 1, 1, 2, 3), dt.datetime(2025, 3, 1, 1, 2, 3, 450000), None], pa.timestamp("us")
+    )
+    table = pa.table(
+        {
+            "interaction_id": pa.array([7, None, -1], pa.int64()),
+            "customer_ref": pa.array([True, False, None]),
+            "at": at.cast(pa.timestamp("us", "Asia/Shanghai")),
+            "type": at,
+            "channel": pa.array([dt.date(2025, 3, 1), None, dt.date(1999, 12, 31)]),
+        }
+    )
+    frame = read_parquet_bytes(_parquet(table), contract)
+    assert frame[list(contract.column_names)].values.tolist() == [
+        ["7", "true", "2025-03-01T09:02:03+08:00", "2025-03-01T01:02:03", "2025-03-01"],
+        ["", "false", "2025-03-01T09:02:03.450000+08:00", "2025-03-01T01:02:03.450000", ""],
+        ["-1", "", "", "", "1999-12-31"],
+    ]
+    assert json.loads(frame["_raw"][1]) == frame.loc[1, list(contract.column_names)].to_dict()
