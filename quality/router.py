@@ -28,6 +28,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from quality import reasons
@@ -110,12 +111,27 @@ class _Verdicts:
     def open(self) -> pd.Series:
         return self.code.isna()
 
-    def mark(self, mask: pd.Series, code: str, detail: str | pd.Series) -> None:
+    def mark(self, mask: pd.Series, code: str, detail: str | Callable[[pd.Series], pd.Series]) -> None:
+        """Give `code` to the rows in `mask` that have no reason yet. `detail` is one text,
+        or a function of those rows' mask returning their texts: evidence is only worth
+        formatting for the few rows that get the reason, not for the whole batch."""
         hit = mask.fillna(False).astype(bool) & self.open
         if not hit.any():
             return
         self.code[hit] = code
-        self.detail[hit] = detail[hit] if isinstance(detail, pd.Series) else detail
+        self.detail[hit] = detail if isinstance(detail, str) else detail(hit)
+
+
+def _nfkc(s: pd.Series) -> pd.Series:
+    """Unicode NFKC of the non-ASCII values (ASCII text is NFKC already), through Python's
+    unicodedata: most ids and numbers are ASCII, and this keeps the Unicode version that
+    made the stored row hashes."""
+    wide = ~s.str.isascii() & s.notna()
+    if not wide.any():
+        return s
+    s = s.copy()
+    s[wide] = s[wide].str.normalize("NFKC")
+    return s
 
 
 def normalise(frame: pd.DataFrame, contract: FeedContract) -> pd.DataFrame:
@@ -124,7 +140,7 @@ def normalise(frame: pd.DataFrame, contract: FeedContract) -> pd.DataFrame:
     for c in contract.columns:
         s = out[c.name].astype("str")
         if c.normalise:
-            s = s.str.normalize("NFKC")
+            s = _nfkc(s)
         s = s.str.strip()
         if c.lower:
             s = s.str.lower()
@@ -152,11 +168,16 @@ def _cast_timestamp(s: pd.Series, ctx: RouteContext) -> tuple[pd.Series, pd.Seri
     return result, naive, gap
 
 
-def _shown(c: Column, s: pd.Series) -> pd.Series:
-    """A column's values as quarantine evidence: a personal-data column's masked (quality/pii.py),
-    since reason_detail is read by people who may not see raw personal data."""
-    text = s.astype("str").where(s.notna(), "")
-    return text.map(lambda v: mask(v) if v else v) if c.pii else text
+def _shown(prefix: str, c: Column, s: pd.Series) -> Callable[[pd.Series], pd.Series]:
+    """A `mark` detail: `prefix` and the column's value as quarantine evidence, a personal-data
+    column's masked (quality/pii.py), since reason_detail is read by people who may not see
+    raw personal data."""
+
+    def detail(rows: pd.Series) -> pd.Series:
+        text = s.astype("str").where(s.notna(), "")[rows]
+        return prefix + (text.map(lambda v: mask(v) if v else v) if c.pii else text)
+
+    return detail
 
 
 def cast(frame: pd.DataFrame, contract: FeedContract, ctx: RouteContext, verdicts: _Verdicts) -> pd.DataFrame:
@@ -191,11 +212,11 @@ def cast(frame: pd.DataFrame, contract: FeedContract, ctx: RouteContext, verdict
             typed[c.name] = d
         elif c.type == "timestamp":
             ts, naive, gap = _cast_timestamp(s, ctx)
-            verdicts.mark(naive, reasons.NAIVE_TIMESTAMP, f"{c.name} has no UTC offset: " + _shown(c, s))
+            verdicts.mark(naive, reasons.NAIVE_TIMESTAMP, _shown(f"{c.name} has no UTC offset: ", c, s))
             verdicts.mark(
                 gap,
                 reasons.NONEXISTENT_LOCAL_TIME,
-                f"{c.name} does not exist in {ctx.source_timezone}: " + _shown(c, s),
+                _shown(f"{c.name} does not exist in {ctx.source_timezone}: ", c, s),
             )
             bad = present & ts.isna()
             typed[c.name] = ts
@@ -203,7 +224,7 @@ def cast(frame: pd.DataFrame, contract: FeedContract, ctx: RouteContext, verdict
             low = s.str.lower()
             bad = present & ~low.isin(_TRUE | _FALSE)
             typed[c.name] = low.map(lambda v: True if v in _TRUE else (False if v in _FALSE else pd.NA))
-        verdicts.mark(bad, reasons.CAST_ERROR, f"{c.name} is not a valid {c.type}: " + _shown(c, s))
+        verdicts.mark(bad, reasons.CAST_ERROR, _shown(f"{c.name} is not a valid {c.type}: ", c, s))
     return typed
 
 
@@ -222,7 +243,7 @@ def check_domain(typed: pd.DataFrame, contract: FeedContract, verdicts: _Verdict
         s = typed[c.name]
         if c.allowed is not None:
             bad = s.notna() & ~s.isin(c.allowed)
-            verdicts.mark(bad, c.domain_reason, f"{c.name} not in {list(c.allowed)}: " + _shown(c, s))
+            verdicts.mark(bad, c.domain_reason, _shown(f"{c.name} not in {list(c.allowed)}: ", c, s))
         if c.min is not None or c.max is not None:
             num = _numeric(s, c)
             bad = pd.Series(False, index=s.index)
@@ -230,7 +251,7 @@ def check_domain(typed: pd.DataFrame, contract: FeedContract, verdicts: _Verdict
                 bad |= (num < c.min).fillna(False)
             if c.max is not None:
                 bad |= (num > c.max).fillna(False)
-            verdicts.mark(bad, c.domain_reason, f"{c.name} outside {_range_text(c)}: " + _shown(c, s))
+            verdicts.mark(bad, c.domain_reason, _shown(f"{c.name} outside {_range_text(c)}: ", c, s))
 
 
 def business_dates(typed: pd.DataFrame, column: Column, ctx: RouteContext) -> pd.Series:
@@ -239,6 +260,11 @@ def business_dates(typed: pd.DataFrame, column: Column, ctx: RouteContext) -> pd
     if column.type == "timestamp":
         return s.dt.tz_convert(ctx.business_timezone).dt.tz_localize(None).dt.normalize()
     return s
+
+
+def _dated(prefix: str, d: pd.Series) -> Callable[[pd.Series], pd.Series]:
+    """A `mark` detail: `prefix` and the row's date."""
+    return lambda rows: prefix + d[rows].dt.strftime("%Y-%m-%d")
 
 
 def check_dates(
@@ -254,12 +280,19 @@ def check_dates(
             verdicts.mark(
                 d > partition,
                 reasons.FUTURE_DATE,
-                f"{name} after the partition's business day: " + d.dt.strftime("%Y-%m-%d"),
+                _dated(f"{name} after the partition's business day: ", d),
             )
-        verdicts.mark(
-            d < floor, reasons.DATE_OUT_OF_RANGE, f"{name} before {ctx.min_valid_date}: " + d.dt.strftime("%Y-%m-%d")
-        )
+        verdicts.mark(d < floor, reasons.DATE_OUT_OF_RANGE, _dated(f"{name} before {ctx.min_valid_date}: ", d))
     return bdate
+
+
+def _money_canon(s: pd.Series) -> pd.Series:
+    """Money text as the stored hashes have it: f"{v:.2f}" of the column parsed as numbers
+    ('' if not a number). Formatted once per distinct text (equal text, equal number)."""
+    num = pd.to_numeric(s, errors="coerce")
+    codes, _ = pd.factorize(s)  # distinct texts in order of first appearance; missing = -1
+    text = num[~s.duplicated() & s.notna()].map(lambda v: "" if pd.isna(v) else f"{v:.2f}")
+    return pd.Series(np.append(text.to_numpy(), "")[codes], index=s.index, dtype="str")  # -1 takes the ''
 
 
 def canonical_hash(typed: pd.DataFrame, contract: FeedContract) -> pd.Series:
@@ -276,7 +309,7 @@ def canonical_hash(typed: pd.DataFrame, contract: FeedContract) -> pd.Series:
         elif c.type == "date":
             canon[c.name] = s.dt.strftime("%Y-%m-%d").fillna("")
         elif c.type == "money":
-            canon[c.name] = pd.to_numeric(s, errors="coerce").map(lambda v: "" if pd.isna(v) else f"{v:.2f}")
+            canon[c.name] = _money_canon(s)
         else:
             canon[c.name] = s.astype("str").fillna("").where(s.notna(), "")
     return pd.util.hash_pandas_object(canon, index=False).astype("int64")
@@ -320,7 +353,9 @@ def route(
     typed["_partition_date"] = partition
     typed["_key"] = key_of(typed, contract)
     typed["_row_hash"] = canonical_hash(typed, contract)
-    shown_key = typed["_key"].str.replace("\x1f", "/")
+
+    def shown_key(rows: pd.Series) -> pd.Series:
+        return typed.loc[rows, "_key"].str.replace("\x1f", "/")
 
     # 1. Within a day: exact copies are counted once; several versions of a key conflict.
     valid = verdicts.open
@@ -331,7 +366,11 @@ def route(
     versions = st.groupby(["_partition_date", "_key"])["_key"].transform("size")
     conflict = pd.Series(False, index=typed.index)
     conflict[st.index] = versions > 1
-    verdicts.mark(conflict, reasons.DUPLICATE_CONFLICT, "same key, different content on the same day: " + shown_key)
+    verdicts.mark(
+        conflict,
+        reasons.DUPLICATE_CONFLICT,
+        lambda rows: "same key, different content on the same day: " + shown_key(rows),
+    )
 
     # 2. References to other feeds and earlier orders.
     _check_returns(typed, verdicts, dedup, lookups)
@@ -342,7 +381,11 @@ def route(
             known = lookups.known_customers(pd.DataFrame({"customer_ref": ref[ask], "_partition_date": partition[ask]}))
             hit = pd.Series(True, index=typed.index)
             hit[ask] = known.to_numpy()
-            verdicts.mark(~hit, reasons.UNKNOWN_CUSTOMER, "customer not in staging.customers: " + ref.astype("str"))
+            verdicts.mark(
+                ~hit,
+                reasons.UNKNOWN_CUSTOMER,
+                lambda rows: "customer not in staging.customers: " + ref[rows].astype("str"),
+            )
 
     # 3. Against earlier days: the same row again is a re-delivery (counted); for
     #    immutable events another version of a loaded key is a conflict.
@@ -391,7 +434,9 @@ def _check_returns(typed: pd.DataFrame, verdicts: _Verdicts, dedup: pd.Series, l
     if ask.any():
         known[ask] = lookups.known_orders(orig[ask]).to_numpy()
     verdicts.mark(
-        is_return & ~(in_batch | known), reasons.ORPHAN_RETURN, "original order not found: " + orig.astype("str")
+        is_return & ~(in_batch | known),
+        reasons.ORPHAN_RETURN,
+        lambda rows: "original order not found: " + orig[rows].astype("str"),
     )
 
 
@@ -401,7 +446,7 @@ def _check_earlier_days(
     verdicts: _Verdicts,
     dedup: pd.Series,
     lookups: Lookups,
-    shown_key: pd.Series,
+    shown_key: Callable[[pd.Series], pd.Series],
 ) -> None:
     live = typed.loc[verdicts.open & ~dedup, ["_partition_date", "_key", "_row_hash"]]
     if live.empty:
@@ -430,7 +475,11 @@ def _check_earlier_days(
         dedup[merged.index[same]] = True
         m = pd.Series(False, index=typed.index)
         m[merged.index[differs]] = True
-        verdicts.mark(m, reasons.DUPLICATE_CONFLICT, "an earlier day loaded this key with other content: " + shown_key)
+        verdicts.mark(
+            m,
+            reasons.DUPLICATE_CONFLICT,
+            lambda rows: "an earlier day loaded this key with other content: " + shown_key(rows),
+        )
         return
     # Mutable: a restatement equal to the key's newest earlier version is a re-delivery.
     ordered = live.sort_values(["_key", "_partition_date"], kind="stable")
