@@ -45,13 +45,14 @@ import hashlib
 import io
 import json
 import math
+import multiprocessing
 import os
 import shutil
 import statistics
 import time
 import unicodedata
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
 from datetime import date, timedelta
 from pathlib import Path
@@ -744,6 +745,27 @@ def _latents(rng: np.random.Generator, n: int, paths: Mapping[str, float]) -> np
     return lv
 
 
+class _Shard(NamedTuple):
+    """Which part of the population a simulation is, and how its numbers map into the whole.
+
+    Shards are independent simulations; their persons are consecutive blocks and every
+    other sequence (customer record numbers per system, order, return, invoice, interaction
+    and lead ids) is interleaved: local number i of shard k is (i - 1) * count + k + 1, so
+    ids stay unique without knowing other shards' counts. One shard maps everything onto
+    itself."""
+
+    index: int = 0
+    count: int = 1
+    first_person: int = 0  # global id of the shard's first person
+    persons: int = 0  # the whole population (e-mails and phones are unique across it)
+    ref_width: int | None = None  # customer_ref digits of every shard (None: from the records)
+    tag: str = ""  # file name suffix, e.g. ".s003"
+
+    def ids(self, local: Any) -> Any:
+        """Global 1-based numbers of local 1-based ones (ints or arrays)."""
+        return (local - 1) * self.count + self.index + 1 if self.count > 1 else local
+
+
 @dataclass
 class _World:
     """Everything simulated, as arrays; rendering and ground truth read from here."""
@@ -772,6 +794,7 @@ class _World:
     rec_count: np.ndarray
     rec_num: np.ndarray
     ref_width: int
+    shard: _Shard
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -847,7 +870,9 @@ def _simulate_persons(rng: np.random.Generator, n: int, days: int, params: DemoP
     )
 
 
-def _simulate_records(rng: np.random.Generator, persons: dict[str, Any], days: int, params: DemoParams) -> dict:
+def _simulate_records(
+    rng: np.random.Generator, persons: dict[str, Any], days: int, params: DemoParams, shard: _Shard
+) -> dict:
     kind, birth_t = persons["kind"], persons["birth_t"]
     n = kind.shape[0]
     count = _choice(rng, params.records_per_person, n) + 1
@@ -873,7 +898,7 @@ def _simulate_records(rng: np.random.Generator, persons: dict[str, Any], days: i
     for s in range(len(SYSTEMS)):
         m = system[created] == s
         num[created[m]] = np.arange(1, int(m.sum()) + 1)
-    width = max(7, len(str(2 * max(int(num.max(initial=0)), 1))))
+    width = shard.ref_width or max(7, len(str(2 * max(int(num.max(initial=0)), 1))))
     return dict(
         rec_person=person,
         rec_system=system,
@@ -885,17 +910,20 @@ def _simulate_records(rng: np.random.Generator, persons: dict[str, Any], days: i
     )
 
 
-def _simulate(n: int, days: int, start: date, params: DemoParams, rng: np.random.Generator) -> _World:
+def _simulate(
+    n: int, days: int, start: date, params: DemoParams, rng: np.random.Generator, shard: _Shard | None = None
+) -> _World:
+    shard = shard or _Shard(persons=n)
     persons = _simulate_persons(rng, n, days, params)
-    records = _simulate_records(rng, persons, days, params)
+    records = _simulate_records(rng, persons, days, params, shard)
     extra = {"rep_person": persons.pop("rep_person"), "rep_t": persons.pop("rep_t")}
-    return _World(start=start, days=days, params=params, **persons, **records, extra=extra)
+    return _World(start=start, days=days, params=params, **persons, **records, extra=extra, shard=shard)
 
 
 def _ref_keys(world: _World) -> tuple[np.ndarray, np.ndarray, _Block]:
     """customer_ref per record (e.g. WEB-0001234) as two table keys and the head table."""
     head_count = 10 ** (world.ref_width - 5)
-    hi, lo = np.divmod(world.rec_num, SMALL)
+    hi, lo = np.divmod(world.shard.ids(world.rec_num), SMALL)
     heads = _strings(
         [f"{SYSTEM_PREFIX[s]}-{h:0{world.ref_width - 5}d}" for s in SYSTEMS for h in range(head_count)] + [""]
     )
@@ -1057,7 +1085,7 @@ def _orders_feed(world: _World, o: dict[str, Any]) -> _Feed:
     is_ret = order >= n_lines
     row_sec = row_sec[order]
     orig = lo[src_line]
-    seq = np.where(is_ret, order - n_lines + 1, orig + 1)
+    seq = world.shard.ids(np.where(is_ret, order - n_lines + 1, orig + 1))
     status = np.where(is_ret, 2, np.where(o["cancelled"][orig], 1, 0))
     o["rows"] = {"src_line": src_line, "is_ret": is_ret}
     # order_id: "SO"/"RT" + 10 digits, both prefixes in one table
@@ -1098,7 +1126,7 @@ def _orders_feed(world: _World, o: dict[str, Any]) -> _Feed:
         _Part(products.data, products.lens, o["prod"][src_line] * qmax + qty - 1),
         *_int_parts(whole, ""),
         _Part(tails.data, tails.lens, tail_idx),
-        *_id_parts("SO", orig + 1, "\n", is_ret),
+        *_id_parts("SO", world.shard.ids(orig + 1), "\n", is_ret),
     ]
     return _Feed(parts, row_sec // SECONDS_PER_DAY)
 
@@ -1108,9 +1136,9 @@ def _payments_feed(world: _World, o: dict[str, Any], pay: dict[str, Any]) -> _Fe
     order_idx = pay["inv"][ri]
     present = pay["row_paid"] >= 0
     parts = [
-        *_id_parts("INV", ri + 1, ","),
+        *_id_parts("INV", world.shard.ids(ri + 1), ","),
         *_ref_parts(world, o["record"][order_idx], ","),
-        *_id_parts("SO", order_idx + 1, ","),
+        *_id_parts("SO", world.shard.ids(order_idx + 1), ","),
         *_money_parts(o["value"][order_idx], ","),
         *_date_parts(pay["day"][ri], world.start, ","),
         *_date_parts(pay["due"][ri], world.start, ","),
@@ -1349,7 +1377,7 @@ def _interactions_feed(world: _World, ix: dict[str, Any]) -> _Feed:
     m = ix["person"].shape[0]
     pairs = [f"{t},{c}" for t in INTERACTION_TYPES for c in CONTACT_CHANNELS]
     parts = [
-        *_id_parts("IX", np.arange(1, m + 1), ","),
+        *_id_parts("IX", world.shard.ids(np.arange(1, m + 1)), ","),
         *_ref_parts(world, ix["record"], ","),
         *_ts_parts(ix["sec"], world.start, ","),
         _text(pairs, ix["type"] * len(CONTACT_CHANNELS) + ix["channel"], "\n"),
@@ -1376,7 +1404,7 @@ def _tax_ids(world: _World, rng: np.random.Generator, who: np.ndarray) -> _Block
     v[:, 1] = 1
     division = city_code * 100 + rng.integers(1, 13, m)
     v[:, 2:8] = _digit_matrix(division, 6, True)[0] - 48
-    body = _scramble(who, 10**8, 7_654_321, 13_579_246)
+    body = _scramble(world.shard.first_person + who, 10**8, 7_654_321, 13_579_246)
     v[:, 8:16] = _digit_matrix(body, 8, True)[0] - 48
     c9 = 11 - (v[:, 8:16] @ _ORGCODE_WEIGHTS) % 11
     v[:, 16] = np.where(c9 == 11, 0, np.where(c9 == 10, _USCC_CHARS.index("X"), c9))
@@ -1449,10 +1477,10 @@ def _person_names(world: _World, rng: np.random.Generator) -> tuple[_Block, _Blo
     """Name (Chinese) and lower-case e-mail per person."""
     n = world.n
     kind = world.kind
-    pid = np.arange(n)
+    pid = world.shard.first_person + np.arange(n)
     sur_py = _strings([p for _, p, _ in names.SURNAMES])
     giv_py = _strings([p for _, p in names.GIVEN_CHARS])
-    unique = _int_block(_scramble(pid, 10 ** max(5, len(str(n)) + 1), 7919, 4321))
+    unique = _int_block(_scramble(pid, 10 ** max(5, len(str(world.shard.persons)) + 1), 7919, 4321))
     cases: list[tuple[np.ndarray, _Block]] = []
     mails: list[tuple[np.ndarray, _Block]] = []
 
@@ -1464,7 +1492,7 @@ def _person_names(world: _World, rng: np.random.Generator) -> tuple[_Block, _Blo
     dom = _choice(rng, [w for _, w in names.MAIL_DOMAINS], m)
     qq = dom == domains.index("qq.com")
     local = _concat([_take(giv_py, g1), _blank(_take(giv_py, g2), two), _take(sur_py, s), _take(unique, ind)], m)
-    qq_local = _int_block(10_000_000 + _scramble(ind, 10**9, 104_729, 55_555))
+    qq_local = _int_block(10_000_000 + _scramble(pid[ind], 10**9, 104_729, 55_555))
     local = _select(m, [(~qq, _take(local, np.flatnonzero(~qq))), (qq, _take(qq_local, np.flatnonzero(qq)))])
     mails.append((ind, _concat([local, _const("@"), _take(_strings(domains), dom)], m)))
 
@@ -1503,7 +1531,7 @@ def _customers_feed(world: _World, rng: np.random.Generator) -> _Feed:
     person_digits = np.concatenate(
         [
             pref[rng.integers(0, len(names.MOBILE_PREFIXES), n)],
-            _digit_matrix(_scramble(np.arange(n), 10**8, 104_723, 98_765), 8, True)[0],
+            _digit_matrix(_scramble(world.shard.first_person + np.arange(n), 10**8, 104_723, 98_765), 8, True)[0],
         ],
         axis=1,
     )
@@ -1648,7 +1676,12 @@ def _leads(world: _World, rng: np.random.Generator) -> dict[str, Any]:
     own_phone = np.concatenate(
         [
             pref[rng.integers(0, len(names.MOBILE_PREFIXES), m)],
-            _digit_matrix(_scramble(n + np.arange(m), 10**8, 104_723, 98_765), 8, True)[0],
+            # after every person's number: the whole population, then the leads of all shards
+            _digit_matrix(
+                _scramble(world.shard.persons + world.shard.ids(np.arange(1, m + 1)) - 1, 10**8, 104_723, 98_765),
+                8,
+                True,
+            )[0],
         ],
         axis=1,
     )
@@ -1795,7 +1828,7 @@ def _leads_feed(world: _World, ld: dict[str, Any]) -> _Feed:
         ],
     )
     parts = [
-        *_id_parts("LD", lead + 1, ","),
+        *_id_parts("LD", world.shard.ids(lead + 1), ","),
         *_ts_parts(ld["sec"][lead], world.start, ","),
         _text(LEAD_SOURCES, ld["source"][lead], ","),
         _block_part(_take(ld["organisation"], lead), ","),
@@ -1864,8 +1897,8 @@ class _Ctx:
                     self.existing.add(rid)
                     return rid
         if prefix in SYSTEM_PREFIX.values():
-            return f"{prefix}-{self.counters[prefix]:0{self.world.ref_width}d}"
-        return f"{prefix}{self.counters[prefix]:0{ID_DIGITS}d}"
+            return f"{prefix}-{self.world.shard.ids(self.counters[prefix]):0{self.world.ref_width}d}"
+        return f"{prefix}{self.world.shard.ids(self.counters[prefix]):0{ID_DIGITS}d}"
 
     def never(self, prefix: str) -> str:
         """An id of the usual shape that no row ever carries (counted down from the top)."""
@@ -2347,11 +2380,16 @@ def _encode(text: str, codec: str | None) -> bytes:
 
 
 class _FeedOutput:
-    """Files, manifests and defect records of one feed (filled by the writer thread)."""
+    """Files, manifests and defect records of one feed (filled by the writer thread).
 
-    def __init__(self, out: Path, feed: FeedContract) -> None:
+    A shard of a larger population tags its file names and keeps its manifest entries
+    (`manifests`, by day) for the manifests that list every shard's files."""
+
+    def __init__(self, out: Path, feed: FeedContract, shard: _Shard) -> None:
         self.out = out
         self.feed = feed
+        self.tag = shard.tag
+        self.manifests: dict[str, list[ManifestEntry]] | None = {} if shard.count > 1 else None
         self.defects: list[dict[str, Any]] = []
         self.files = 0
         self.bytes = 0
@@ -2400,9 +2438,12 @@ class _FeedOutput:
         )
 
     def close_day(self, folder: str, day: str) -> None:
-        write_manifest(Path(folder), self._entries, feed=self.feed.name, day=day)
+        if self.manifests is not None:
+            self.manifests[day] = self._entries
+        else:
+            write_manifest(Path(folder), self._entries, feed=self.feed.name, day=day)
+            self.files += 1
         self._entries = []
-        self.files += 1
 
 
 def _write_extra(fo: _FeedOutput, records: list[str], folder: str, ds: str, name: str, kind: str, origin: str) -> None:
@@ -2482,7 +2523,7 @@ def _write_days(
         ds = day.isoformat()
         folder = os.path.join(fo.out, feed.name, ds)
         os.makedirs(folder, exist_ok=True)
-        name = f"{feed.name}_{day:%Y%m%d}.csv"
+        name = f"{feed.name}_{day:%Y%m%d}{fo.tag}.csv"
         day_plans = plans.get(d, [])
         codec = encodings.get(d)
         day_extras = extras.get(d, [])
@@ -2504,7 +2545,7 @@ def _write_days(
             fo.saved[d] = (f"{feed.name}/{ds}/{name}", records)
         for k, (kind, source) in enumerate(day_extras, start=2):
             origin, recs = fo.saved[source] if kind == "redelivery" else (name, records)
-            _write_extra(fo, recs, folder, ds, f"{feed.name}_{day:%Y%m%d}_{k}.csv", kind, origin)
+            _write_extra(fo, recs, folder, ds, f"{feed.name}_{day:%Y%m%d}_{k}{fo.tag}.csv", kind, origin)
         fo.close_day(folder, ds)
 
 
@@ -2521,10 +2562,11 @@ def _stream_feed(
     days: int,
     plans: Sequence[_Plan],
     files: _FilePlan | None,
+    shard: _Shard,
 ) -> tuple[_FeedOutput, list[Future[None]]]:
     """Render a feed chunk by chunk on this thread while the writer thread writes the
     previous chunks (at most two chunks wait, so memory stays flat)."""
-    fo = _FeedOutput(out, feed)
+    fo = _FeedOutput(out, feed, shard)
     bounds = np.searchsorted(fd.day, np.arange(days + 1), side="left")
     by_day: dict[int, list[_Plan]] = {}
     for p in plans:
@@ -2708,6 +2750,8 @@ def _scatter_exact(buf: np.ndarray, pos: np.ndarray, table: np.ndarray, lens: np
 
 def _column_array(col: _Column, rows: slice) -> pa.Array:
     """The column's values for the selected rows, empty values as nulls."""
+    if not col.parts:  # empty in every row (possible in a small population)
+        return pa.nulls(rows.stop - rows.start, pa.string())
     first = col.parts[0]
     if col.dictionary is not None and col.codes is not None and first.idx is not None:
         codes = col.codes[first.idx[rows]]
@@ -2909,7 +2953,7 @@ def _write_days_parquet(
         ds = day.isoformat()
         folder = os.path.join(fo.out, feed.name, ds)
         os.makedirs(folder, exist_ok=True)
-        name = f"{feed.name}_{day:%Y%m%d}.parquet"
+        name = f"{feed.name}_{day:%Y%m%d}{fo.tag}.parquet"
         rows = table.slice(a, b - a)
         day_plans = [p for p in plans.get(d, []) if p.expected != reasons.MALFORMED_ROW]
         final, where = _assemble_table(feed, rows, day_plans, int(bounds[d])) if day_plans else (rows, [])
@@ -2932,7 +2976,8 @@ def _write_days_parquet(
             if kind in _TEXT_ONLY_FILE_DEFECTS:
                 continue
             origin, extra_rows = (fo.saved[src][0], fo.saved_tables[src]) if kind == "redelivery" else (name, rows)
-            _write_parquet_extra(fo, extra_rows, folder, ds, f"{feed.name}_{day:%Y%m%d}_{k}.parquet", kind, origin)
+            name_k = f"{feed.name}_{day:%Y%m%d}_{k}{fo.tag}.parquet"
+            _write_parquet_extra(fo, extra_rows, folder, ds, name_k, kind, origin)
         fo.close_day(folder, ds)
 
 
@@ -2971,11 +3016,12 @@ def _stream_feed_parquet(
     days: int,
     plans: Sequence[_Plan],
     files: _FilePlan | None,
+    shard: _Shard,
 ) -> tuple[_FeedOutput, list[Future[None]]]:
     """`_stream_feed` for Parquet: the feed's writer thread builds the Arrow tables from
     the parts and writes the files, while this thread simulates the next feed (the
     parts are in memory already, so nothing waits)."""
-    fo = _FeedOutput(out, feed)
+    fo = _FeedOutput(out, feed, shard)
     by_day: dict[int, list[_Plan]] = {}
     for p in plans:
         by_day.setdefault(int(fd.day[p.row]), []).append(p)
@@ -3004,7 +3050,7 @@ def _truth_table(world: _World) -> pa.Table:
     return pa.table(
         {
             "customer_ref": _ref_strings(world),
-            "person_id": pa.array(rp),
+            "person_id": pa.array(world.shard.first_person + rp),
             "source_system": pa.DictionaryArray.from_arrays(pa.array(world.rec_system.astype(np.int32)), list(SYSTEMS)),
             "signup_date": pa.array(epoch + world.rec_day.astype("timedelta64[D]")),
             "kind": pa.DictionaryArray.from_arrays(pa.array(world.kind[rp].astype(np.int32)), list(KINDS)),
@@ -3027,6 +3073,44 @@ def _truth_table(world: _World) -> pa.Table:
             **{f"latent_{name.lower()}": pa.array(world.lv[rp, j]) for j, name in enumerate(LATENTS)},
         }
     )
+
+
+def _json_text(value: Any, indent: int, level: int = 0) -> str:
+    """`json.dumps(value, indent=indent, ensure_ascii=False)`, byte for byte, several times
+    faster: the ground truth lists every converted lead and flagged response (millions of
+    values at scale), and the standard encoder yields a token at a time when it indents."""
+    kind = type(value)
+    if kind is str:
+        return _json_string(value)
+    if kind is dict:
+        if not value:
+            return "{}"
+        items = [f"{_json_string(k)}: {_json_leaf(v) or _json_text(v, indent, level + 1)}" for k, v in value.items()]
+        opening, closing = "{", "}"
+    elif kind is list or kind is tuple:
+        if not value:
+            return "[]"
+        items = [_json_leaf(v) or _json_text(v, indent, level + 1) for v in value]
+        opening, closing = "[", "]"
+    else:
+        return _json_leaf(value) or json.dumps(value)  # other types fail as in json.dumps
+    pad = "\n" + " " * (indent * (level + 1))
+    return opening + pad + ("," + pad).join(items) + "\n" + " " * (indent * level) + closing
+
+
+def _json_leaf(value: Any) -> str:
+    """A string or a plain number as JSON, '' for anything else."""
+    kind = type(value)
+    if kind is str:
+        return _json_string(value)
+    if kind is int:
+        return int.__repr__(value)
+    if kind is float and math.isfinite(value):
+        return float.__repr__(value)
+    return json.dumps(value) if value is None or kind is bool or kind is float else ""
+
+
+_json_string = json.encoder.encode_basestring  # type: ignore[attr-defined]
 
 
 def _jsonable(value: Any) -> Any:
@@ -3185,6 +3269,7 @@ def _leads_truth(world: _World, ld: dict[str, Any]) -> dict[str, Any]:
         return {code: int(per[i]) for i, code in enumerate(MAN_CODES)}
 
     conv = np.flatnonzero(ld["person"] >= 0)
+    first = world.shard.first_person
     person = ld["person"][conv]
     count = world.rec_count[person]
     offset = np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
@@ -3204,7 +3289,7 @@ def _leads_truth(world: _World, ld: dict[str, Any]) -> dict[str, Any]:
         "man_counts_first_version": counts(ld["first_code"]),
         "man_counts_at_end": counts(ld["final_code"]),
         "converted": [
-            {"lead_id": f"LD{i + 1:0{ID_DIGITS}d}", "person_id": int(p), "customer_refs": refs[a:b]}
+            {"lead_id": f"LD{world.shard.ids(i + 1):0{ID_DIGITS}d}", "person_id": first + p, "customer_refs": refs[a:b]}
             for i, p, a, b in zip(conv.tolist(), person.tolist(), bounds[:-1], bounds[1:], strict=True)
         ],
         "description": "MAN codes: upper case = the condition holds (M money, A authority, N need) under the "
@@ -3220,6 +3305,13 @@ def _leads_truth(world: _World, ld: dict[str, Any]) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------
 
 
+#: persons simulated together: a larger population is cut into shards of at most this many
+#: (a shard's peak memory is about 2 GB per million persons)
+SHARD_SIZE = 1_000_000
+#: where shards leave their part of ground_truth_customers.parquet until it is merged
+_SHARD_PARTS = "_synth_shards"
+
+
 def generate(
     out: Path,
     *,
@@ -3231,6 +3323,8 @@ def generate(
     params: DemoParams | None = None,
     log: Callable[[str], Any] = print,
     fmt: str = "csv",
+    shard_size: int = SHARD_SIZE,
+    workers: int | None = None,
 ) -> dict[str, Any]:
     """Write a landing zone of demo feeds under `out`, and the ground truth beside it.
 
@@ -3243,6 +3337,12 @@ def generate(
     values null; a planted row's `line` is its 1-based row number). Parquet has the same
     rows and the same planted defects except those only a text file can have: malformed
     rows, files in GB18030 or with a BOM, undecodable bytes and a wrong delimiter.
+
+    A population of more than `shard_size` persons is simulated as independent shards
+    (see `_Shard`), `workers` processes at a time (default: one per core), so that memory
+    is bounded by workers x shard size and every core works. Each shard writes its own
+    file per feed and day (`orders_20250301.s003.parquet`), every day's manifest lists all
+    of them, and the ground truth is merged (its "shards" entry says how).
     """
     if customers < 1 or days < 1:
         raise ValueError("customers and days must be positive")
@@ -3250,16 +3350,79 @@ def generate(
         raise ValueError(f"fmt must be one of {FORMATS}, not {fmt!r}")
     if not 0 <= defects < 0.5:
         raise ValueError("defects is a share of rows: 0 <= defects < 0.5")
+    if shard_size < 1 or (workers is not None and workers < 1):
+        raise ValueError("shard_size and workers must be positive")
     t0 = time.perf_counter()
-    params = params or DemoParams()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    for feed in FEEDS:
-        shutil.rmtree(out / feed, ignore_errors=True)
-    streams = np.random.default_rng(seed).spawn(9)  # a stream per process part: adding one moves no other
-    world = _simulate(customers, days, start, params, streams[0])
+    for name in (*FEEDS, _SHARD_PARTS):
+        shutil.rmtree(out / name, ignore_errors=True)
+    job = _ShardJob(out, _Shard(persons=customers), customers, days, seed, defects, start, params or DemoParams(), fmt)
+    if customers <= shard_size:
+        res = _run_shard(job, log)
+    else:
+        res = _generate_shards(job, shard_size, workers or _cores(), log)
+    truth, defect_list, n_files = res.truth, res.defects, res.files + 3
+    (out / "defects.json").write_text(_json_text(defect_list, 1), encoding="utf-8")
+    (out / "ground_truth.json").write_text(_json_text(truth, 2), encoding="utf-8")
+    seconds = time.perf_counter() - t0
+    lines = res.clean_rows["orders"]
+    summary = {
+        "out": str(out),
+        "format": fmt,
+        "rows": res.rows,
+        "files": n_files,
+        "bytes": res.bytes,
+        "defects": len(defect_list),
+        "seconds": round(seconds, 3),
+        "lines_per_second": round(lines / seconds) if seconds > 0 else None,
+    }
+    log(
+        f"wrote {n_files} files ({res.bytes / 1e6:.0f} MB): {lines} order lines in {seconds:.1f} s "
+        f"({summary['lines_per_second']:,} lines/s), {len(defect_list)} planted defects"
+    )
+    return summary
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+class _ShardJob(NamedTuple):
+    out: Path
+    shard: _Shard
+    customers: int  # persons in this shard
+    days: int
+    seed: int
+    defects: float
+    start: date
+    params: DemoParams
+    fmt: str
+
+
+class _ShardResult(NamedTuple):
+    rows: dict[str, int]
+    clean_rows: dict[str, int]
+    files: int
+    bytes: int
+    defects: list[dict[str, Any]]
+    truth: dict[str, Any]
+    manifests: dict[str, dict[str, list[ManifestEntry]]]  # feed -> day -> entries (shards only)
+
+
+def _run_shard(job: _ShardJob, log: Callable[[str], Any] | None = None) -> _ShardResult:
+    """Simulate a shard (or the whole population) and write its feed files and its ground
+    truth table; the ground truth, defects and (for a shard) manifest entries are returned."""
+    t0 = time.perf_counter()
+    out, shard, customers, days, start, params = job.out, job.shard, job.customers, job.days, job.start, job.params
+    defects = job.defects
+    # a stream per process part (adding one moves no other); a shard's are children of its own
+    entropy = job.seed if shard.count == 1 else np.random.SeedSequence(job.seed, spawn_key=(shard.index,))
+    streams = np.random.default_rng(entropy).spawn(9)
+    world = _simulate(customers, days, start, params, streams[0], shard)
     world.extra["ref_keys"] = _ref_keys(world)
-    log(f"simulated {customers} persons over {days} days ({time.perf_counter() - t0:.1f} s)")
+    if log:
+        log(f"simulated {customers} persons over {days} days ({time.perf_counter() - t0:.1f} s)")
     sim: dict[str, dict[str, Any]] = {}
     top = int(world.rec_num.max(initial=0))
     counters = {prefix: top for prefix in SYSTEM_PREFIX.values()} | {"R_": 0, "never": 0}
@@ -3314,40 +3477,145 @@ def generate(
                 victims = _victims(name, sim.get("orders"), sim.get("surveys"))
                 plans = _plan_row_defects(feed, fd, defects, ctx, start, files.reserved[name], victims)
                 conflicts += [{"feed": name, "key": p.key} for p in plans if p.mode == "mark"]
-            stream = _stream_feed_parquet if fmt == "parquet" else _stream_feed
-            results[name], jobs = stream(writers[name], out, feed, fd, start, days, plans, files)
+            stream = _stream_feed_parquet if job.fmt == "parquet" else _stream_feed
+            results[name], jobs = stream(writers[name], out, feed, fd, start, days, plans, files, shard)
             futures += jobs
             del fd
         truth_table = _truth_table(world)
-        futures.append(writers["customers"].submit(pq.write_table, truth_table, out / "ground_truth_customers.parquet"))
+        part = out / "ground_truth_customers.parquet"
+        if shard.count > 1:
+            part = out / _SHARD_PARTS / f"ground_truth_customers{shard.tag}.parquet"
+        futures.append(writers["customers"].submit(pq.write_table, truth_table, part))
         for f in futures:
             f.result()
     o, pay, s, ix = sim["orders"], sim["payments"], sim["surveys"], sim["interactions"]
-    defect_list = [d for name in FEEDS for d in results[name].defects]
-    (out / "defects.json").write_text(json.dumps(defect_list, indent=1, ensure_ascii=False), encoding="utf-8")
     rows = {name: results[name].rows for name in FEEDS}
-    truth = _truth(world, o, pay, s, ix, rows, {n: clean_rows[n] for n in FEEDS}, conflicts, seed)
+    truth = _truth(world, o, pay, s, ix, rows, clean_rows, conflicts, job.seed)
     truth["leads"] = _leads_truth(world, sim["leads"])
-    (out / "ground_truth.json").write_text(json.dumps(truth, indent=2, ensure_ascii=False), encoding="utf-8")
-    seconds = time.perf_counter() - t0
-    lines = clean_rows["orders"]
-    n_files = sum(r.files for r in results.values()) + 3
-    n_bytes = sum(r.bytes for r in results.values())
-    summary = {
-        "out": str(out),
-        "format": fmt,
-        "rows": rows,
-        "files": n_files,
-        "bytes": n_bytes,
-        "defects": len(defect_list),
-        "seconds": round(seconds, 3),
-        "lines_per_second": round(lines / seconds) if seconds > 0 else None,
-    }
-    log(
-        f"wrote {n_files} files ({n_bytes / 1e6:.0f} MB): {lines} order lines in {seconds:.1f} s "
-        f"({summary['lines_per_second']:,} lines/s), {len(defect_list)} planted defects"
+    return _ShardResult(
+        rows=rows,
+        clean_rows=clean_rows,
+        files=sum(r.files for r in results.values()),
+        bytes=sum(r.bytes for r in results.values()),
+        defects=[d for name in FEEDS for d in results[name].defects],
+        truth=truth,
+        manifests={name: r.manifests for name, r in results.items() if r.manifests is not None},
     )
-    return summary
+
+
+def _generate_shards(job: _ShardJob, shard_size: int, workers: int, log: Callable[[str], Any]) -> _ShardResult:
+    """Run the shards of a population larger than `shard_size`, `workers` processes at a
+    time, then write what covers all of them: the manifests, ground_truth_customers.parquet
+    (the shards' parts in order) and, returned, the merged ground truth and defects."""
+    customers, out = job.customers, job.out
+    count = -(-customers // shard_size)
+    sizes = [customers // count + (k < customers % count) for k in range(count)]
+    firsts = np.cumsum([0, *sizes[:-1]]).tolist()
+    width = max(7, len(str(2 * 3 * max(sizes) * count)))  # customer_ref digits: twice the most records
+    digits = max(3, len(str(count - 1)))
+    jobs = [
+        job._replace(customers=size, shard=_Shard(k, count, first, customers, width, f".s{k:0{digits}d}"))
+        for k, (size, first) in enumerate(zip(sizes, firsts, strict=True))
+    ]
+    (out / _SHARD_PARTS).mkdir()
+    results: list[_ShardResult] = []
+    with contextlib.ExitStack() as stack:
+        done: Iterable[_ShardResult] = map(_run_shard, jobs)
+        if workers > 1:
+            # forked workers start with everything imported; the shards themselves hold no state
+            context = multiprocessing.get_context("fork")
+            done = stack.enter_context(ProcessPoolExecutor(min(workers, count), mp_context=context)).map(
+                _run_shard, jobs
+            )
+        writer: pq.ParquetWriter | None = None
+        for sub, res in zip(jobs, done, strict=True):  # in shard order, as they finish
+            part = out / _SHARD_PARTS / f"ground_truth_customers{sub.shard.tag}.parquet"
+            table = pq.read_table(part)
+            if writer is None:
+                writer = stack.enter_context(pq.ParquetWriter(out / "ground_truth_customers.parquet", table.schema))
+            writer.write_table(table)
+            part.unlink()
+            results.append(res)
+            log(f"shard {len(results)}/{count}: {sub.customers} persons, {res.clean_rows['orders']} order lines")
+    (out / _SHARD_PARTS).rmdir()
+    manifests = 0
+    for name in FEEDS:
+        for day in results[0].manifests[name]:
+            entries = [e for r in results for e in r.manifests[name][day]]
+            write_manifest(out / name / day, entries, feed=name, day=day)
+            manifests += 1
+    truth = _merge_truths([r.truth for r in results])
+    truth["shards"] = {
+        "count": count,
+        "persons": sizes,
+        "first_person_id": firsts,
+        "description": "The population was simulated as independent shards, each from its own random "
+        "stream (numpy SeedSequence(seed).spawn(count)[k]). Persons are consecutive blocks of person_id; "
+        "every other sequence (customer record numbers per system, order, return, invoice, interaction and "
+        "lead ids) is interleaved: local number i of shard k is (i - 1) * count + k + 1. A person's records, "
+        "orders, leads, survey answers and planted defects stay within its shard, each shard writes its own "
+        "file per feed and day (name suffix .sNNN) and plants its own file-level problems "
+        "(file_defects_per_kind and encoded_files apply per shard). Counts are sums over the shards, lists are "
+        "concatenated in shard order, realised shares and means are weighted by persons (mean_order_value by "
+        "orders); every other entry is equal in all shards.",
+    }
+    return _ShardResult(
+        rows={name: sum(r.rows[name] for r in results) for name in FEEDS},
+        clean_rows={name: sum(r.clean_rows[name] for r in results) for name in FEEDS},
+        files=sum(r.files for r in results) + manifests,
+        bytes=sum(r.bytes for r in results),
+        defects=[d for r in results for d in r.defects],
+        truth=truth,
+        manifests={},
+    )
+
+
+#: ground-truth entries that are sums over shards and lists concatenated in shard order;
+#: "realised" holds means (weighted, see _merge_truths); every other entry is shared
+_TRUTH_SUMS = (
+    "counts",
+    "credit.realised_by_kind",
+    "leads.leads",
+    "leads.rows",
+    "leads.restated",
+    "leads.man_counts_first_version",
+    "leads.man_counts_at_end",
+)
+_TRUTH_LISTS = ("survey_flags", "conflicted_keys", "leads.converted")
+_TRUTH_MEAN_WEIGHTS = {
+    "share_zero_repeat": "persons",
+    "expected_share_zero_repeat": "persons",
+    "share_alive_at_end": "persons",
+    "mean_order_value": "orders",
+}
+
+
+def _merge_truths(truths: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The ground truth of the whole population from its shards' ground truths."""
+
+    def under(path: str, roots: Sequence[str]) -> bool:
+        return any(path == r or path.startswith(r + ".") for r in roots)
+
+    def mean(key: str) -> float | None:
+        pairs = [(t["realised"][key], t["counts"][_TRUTH_MEAN_WEIGHTS[key]]) for t in truths]
+        pairs = [(v, w) for v, w in pairs if v is not None and w]
+        return sum(v * w for v, w in pairs) / sum(w for _, w in pairs) if pairs else None
+
+    def merge(values: list[Any], path: str) -> Any:
+        first = values[0]
+        if path == "realised":
+            return {key: mean(key) for key in first}
+        if under(path, _TRUTH_LISTS) and isinstance(first, list):
+            return [x for v in values for x in v]
+        if isinstance(first, dict):
+            return {k: merge([v[k] for v in values], f"{path}.{k}" if path else k) for k in first}
+        if under(path, _TRUTH_SUMS):
+            return sum(values)
+        if any(v != first for v in values[1:]):
+            raise ValueError(f"shards disagree on the ground truth's {path}")
+        return first
+
+    return merge(list(truths), "")
 
 
 def _victims(name: str, o: dict[str, Any] | None, s: dict[str, Any] | None) -> np.ndarray | None:

@@ -7,9 +7,11 @@ import csv
 import datetime as dt
 import io
 import json
+import shutil
 import unicodedata
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -754,19 +756,15 @@ def test_parquet_columns_equal_the_csv_rendering() -> None:
         assert all(v != "" for row in synth._plain(table).to_pylist() for v in row.values())
 
 
-def test_parquet_demo_with_defects_loads_through_ingestion(tmp_path: Path) -> None:
-    """Every planted bad row is quarantined with its reason at (file, row number), clean
-    rewrites are staged, re-delivered rows are dropped and every planted broken file is
-    rejected with its reason."""
+def _ingest(landing: Path, days: int, warehouse: Path) -> dict[str, Any]:
+    """Ingest every feed of a landing zone in the pipeline's batches: quarantined rows'
+    reasons and staged rows by (file, line), rejected files' reasons and the ingest log."""
     from pipelines.warehouse import Warehouse
     from quality.ingest import chunks, ensure_tables, ingest_batch
     from quality.router import RouteContext
 
-    landing, days = tmp_path / "landing", 35
-    synth.generate(landing, customers=300, days=days, seed=11, defects=0.05, start=START, fmt="parquet", log=_quiet)
-    defects = _defects(landing)
     feeds = tuple(FEEDS)
-    with Warehouse(tmp_path / "w.duckdb").connect() as con:
+    with Warehouse(warehouse).connect() as con:
         for contract in FEEDS.values():
             ensure_tables(con, contract)
             for batch in chunks([START + dt.timedelta(days=d) for d in range(days)], 31):
@@ -782,37 +780,213 @@ def test_parquet_demo_with_defects_loads_through_ingestion(tmp_path: Path) -> No
             con, "SELECT feed, _partition_date, file_name, reason_code FROM meta.rejected_files"
         )
         log = Warehouse.sql_df(con, "SELECT * FROM meta.ingest_log")
-    assert "leads" in feeds and {d["feed"] for d in defects} == set(feeds)
-    assert (log["rows_read"] == log["clean"] + log["quarantined"] + log["deduplicated"]).all()
-    reason = {(r["_source_file"], r["_source_line"]): r["reason_code"] for r in quarantine.to_dict("records")}
-    staged_rows = set(zip(staged["_source_file"], staged["_source_line"], strict=True))
+    return {
+        "quarantined": {
+            (r["_source_file"], r["_source_line"]): r["reason_code"] for r in quarantine.to_dict("records")
+        },
+        "staged": set(zip(staged["_source_file"], staged["_source_line"], strict=True)),
+        "rejected": {
+            (r["feed"], str(r["_partition_date"])[:10], r["file_name"]): r["reason_code"]
+            for r in rejected.to_dict("records")
+        },
+        "log": log,
+    }
 
-    def where(d: dict) -> tuple[str, int]:
-        return f"{d['feed']}/{d['business_date']}/{d['file']}", d["line"]
 
+def _where(d: dict) -> tuple[str, int]:
+    return f"{d['feed']}/{d['business_date']}/{d['file']}", d["line"]
+
+
+def _planted_defects_land_where_recorded(got: dict[str, Any], defects: list[dict]) -> None:
+    """Every planted bad row is quarantined with its reason at (file, line) and nothing
+    else is, clean rewrites are staged, re-delivered rows dropped and every planted broken
+    file rejected with its reason."""
+    reason = got["quarantined"]
+    assert (
+        got["log"]["rows_read"] == got["log"]["clean"] + got["log"]["quarantined"] + got["log"]["deduplicated"]
+    ).all()
     rows = [d for d in defects if d["line"] is not None]
     bad = [d for d in rows if d["expected"] not in ("CLEAN", reasons.DEDUPLICATED)]
-    assert {d["expected"] for d in bad} >= {
+    assert [(d, reason.get(_where(d))) for d in bad if reason.get(_where(d)) != d["expected"]] == []
+    assert set(reason) <= {_where(d) for d in rows}
+    assert all(_where(d) in got["staged"] for d in rows if d["expected"] == "CLEAN")
+    dedup = [d for d in rows if d["expected"] == reasons.DEDUPLICATED]
+    assert not [d for d in dedup if _where(d) in got["staged"] or _where(d) in reason]
+    files = [d for d in defects if d["expected"].startswith("FILE_REJECTED:")]
+    expected_files = {(d["feed"], d["business_date"], d["file"]): d["expected"].split(":", 1)[1] for d in files}
+    assert got["rejected"] == expected_files
+
+
+def test_parquet_demo_with_defects_loads_through_ingestion(tmp_path: Path) -> None:
+    """Every planted problem of a Parquet landing zone is found where defects.json says."""
+    landing, days = tmp_path / "landing", 35
+    synth.generate(landing, customers=300, days=days, seed=11, defects=0.05, start=START, fmt="parquet", log=_quiet)
+    defects = _defects(landing)
+    got = _ingest(landing, days, tmp_path / "w.duckdb")
+    assert "leads" in FEEDS and {d["feed"] for d in defects} == set(FEEDS)
+    assert {d["expected"] for d in defects if d["line"] is not None} >= {
         reasons.MISSING_REQUIRED, reasons.CAST_ERROR, reasons.NAIVE_TIMESTAMP, reasons.UNKNOWN_CURRENCY,
         reasons.NON_POSITIVE_AMOUNT, reasons.LIKERT_OUT_OF_RANGE, reasons.INVALID_VALUE, reasons.FUTURE_DATE,
         reasons.DATE_OUT_OF_RANGE, reasons.DUPLICATE_CONFLICT, reasons.ORPHAN_RETURN, reasons.UNKNOWN_CUSTOMER,
+        reasons.DEDUPLICATED,
     }  # fmt: skip
-    assert [(d, reason.get(where(d))) for d in bad if reason.get(where(d)) != d["expected"]] == []
-    assert set(reason) <= {where(d) for d in rows}
-    assert all(where(d) in staged_rows for d in rows if d["expected"] == "CLEAN")
-    dedup = [d for d in rows if d["expected"] == reasons.DEDUPLICATED]
-    assert dedup and not [d for d in dedup if where(d) in staged_rows or where(d) in reason]
-    files = [d for d in defects if d["expected"].startswith("FILE_REJECTED:")]
-    assert {d["expected"].split(":", 1)[1] for d in files} == {
+    assert {d["expected"].split(":", 1)[1] for d in defects if d["expected"].startswith("FILE_REJECTED:")} == {
         reasons.PARTIAL_FILE,
         reasons.EMPTY_FILE,
         reasons.SCHEMA_MISMATCH,
         reasons.NOT_IN_MANIFEST,
     }
-    got = {
-        (r["feed"], str(r["_partition_date"])[:10], r["file_name"]): r["reason_code"]
-        for r in rejected.to_dict("records")
+    _planted_defects_land_where_recorded(got, defects)
+
+
+# -- populations larger than a shard ------------------------------------------------------------
+
+SHARDED = {"customers": 450, "days": 20, "seed": 9, "start": START, "shard_size": 150}
+SHARD_RUNS = [("parquet", 0.0), ("csv", 0.0), ("parquet", 0.05), ("csv", 0.05)]
+
+
+@pytest.fixture(scope="module", params=SHARD_RUNS, ids=[f"{f}-{r}" for f, r in SHARD_RUNS])
+def sharded(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, float]:
+    """Three shards of 150 persons, generated by two worker processes."""
+    fmt, rate = request.param
+    out = tmp_path_factory.mktemp(f"sharded_{fmt}")
+    synth.generate(out, **SHARDED, defects=rate, fmt=fmt, workers=2, log=_quiet)
+    return out, fmt, rate
+
+
+def _table(path: Path, entry) -> list[dict[str, str]]:
+    """A landing file's rows as strings ('' for empty)."""
+    if path.suffix == ".parquet":
+        return [{k: v or "" for k, v in row.items()} for row in pq.read_table(path).to_pylist()]
+    records = _records(_decode(path.read_bytes(), entry.encoding))
+    return [dict(zip(records[0][1], values, strict=False)) for _, values, _ in records[1:]]  # planted: malformed
+
+
+def _shard_files(root: Path, feed: str, fmt: str) -> dict[int, list[Path]]:
+    """Each shard's main files of a feed (by shard number)."""
+    out: dict[int, list[Path]] = {}
+    for path in sorted((root / feed).glob(f"*/{feed}_????????.s???.{fmt}")):
+        out.setdefault(int(path.suffixes[0][2:]), []).append(path)
+    return out
+
+
+def test_sharded_days_have_a_file_per_shard_listed_in_one_manifest(sharded: tuple[Path, str, float]) -> None:
+    root, fmt, _ = sharded
+    reason = {(d["feed"], d["business_date"], d["file"]): d["expected"] for d in _defects(root)}
+    assert not (root / synth._SHARD_PARTS).exists()
+    for feed in FEEDS:
+        folders = sorted((root / feed).iterdir())
+        assert [f.name for f in folders] == [(START + dt.timedelta(days=d)).isoformat() for d in range(SHARDED["days"])]
+        for folder in folders:
+            manifest = read_manifest(folder)
+            assert manifest is not None
+            stem = f"{feed}_{folder.name.replace('-', '')}"
+            assert {f"{stem}.s{k:03d}.{fmt}" for k in range(3)} <= set(manifest)
+            present = {p.name for p in folder.iterdir() if p.name != MANIFEST_NAME}
+            unlisted = {n for n in present if reason.get((feed, folder.name, n), "").endswith(reasons.NOT_IN_MANIFEST)}
+            assert set(manifest) == present - unlisted
+            for name, entry in manifest.items():
+                if reason.get((feed, folder.name, name), "").split(":")[-1] in (
+                    reasons.PARTIAL_FILE, reasons.EMPTY_FILE, reasons.SCHEMA_MISMATCH, reasons.ENCODING_ERROR,
+                    reasons.WRONG_DELIMITER,
+                ):  # fmt: skip
+                    continue
+                assert entry.sha256 == sha256_of(folder / name)
+                assert entry.rows == len(_table(folder / name, entry))
+
+
+def test_sharded_ids_are_unique_across_shards(sharded: tuple[Path, str, float]) -> None:
+    """Each feed's keys (and the customer references) of one shard appear in no other."""
+    root, fmt, rate = sharded
+    if rate:
+        pytest.skip("planted malformed rows have no reliable key")
+    for feed, contract in FEEDS.items():
+        keys = {}
+        for k, paths in _shard_files(root, feed, fmt).items():
+            rows = [r for p in paths for r in _table(p, read_manifest(p.parent)[p.name])]
+            keys[k] = {tuple(r[c] for c in contract.key) for r in rows}
+            assert all(all(key) for key in keys[k])
+        assert len(keys) == 3
+        assert sum(len(v) for v in keys.values()) == len(set().union(*keys.values())), feed
+
+
+def test_sharded_persons_are_distinct_across_shards(sharded: tuple[Path, str, float]) -> None:
+    """Person ids are the shards' blocks, and no two persons share a customer_ref, phone,
+    e-mail or tax id (identity resolution must not merge persons of different shards)."""
+    root, fmt, rate = sharded
+    truth = pq.read_table(root / "ground_truth_customers.parquet").to_pandas()
+    assert sorted(set(truth.person_id)) == list(range(450))
+    assert truth.customer_ref.is_unique
+    if rate:
+        return
+    person = dict(zip(truth.customer_ref, truth.person_id, strict=True))
+    owner: dict[tuple[str, str], int] = {}
+    for paths in _shard_files(root, "customers", fmt).values():
+        for p in paths:
+            for r in _table(p, read_manifest(p.parent)[p.name]):
+                digits = "".join(ch for ch in r["phone"] if ch.isdigit())[-11:]
+                for key in (("phone", digits), ("email", r["email"].lower()), ("tax_id", r["tax_id"])):
+                    if key[1]:
+                        assert owner.setdefault(key, person[r["customer_ref"]]) == person[r["customer_ref"]], key
+
+
+def test_sharded_ground_truth_counts_the_rows_written(sharded: tuple[Path, str, float]) -> None:
+    root, fmt, rate = sharded
+    truth = json.loads((root / "ground_truth.json").read_text(encoding="utf-8"))
+    counts = truth["counts"]
+    written = {
+        feed: sum(
+            len(_table(p, read_manifest(p.parent)[p.name])) for ps in _shard_files(root, feed, fmt).values() for p in ps
+        )
+        for feed in FEEDS
     }
-    assert [
-        d for d in files if got.get((d["feed"], d["business_date"], d["file"])) != d["expected"].split(":", 1)[1]
-    ] == []
+    assert counts["rows"] == written
+    assert truth["shards"]["count"] == 3 and truth["shards"]["persons"] == [150] * 3
+    assert counts["persons"] == 450 == sum(counts["persons_by_kind"].values())
+    assert counts["records"] == pq.read_metadata(root / "ground_truth_customers.parquet").num_rows
+    clean = counts["clean_rows"]
+    assert clean["customers"] == counts["records"]
+    assert clean["orders"] == counts["order_lines"] + counts["return_rows"]
+    assert clean["surveys"] == counts["survey_responses"]
+    assert clean["interactions"] == sum(counts["interactions_by_type"].values())
+    assert clean["leads"] == truth["leads"]["rows"]
+    assert sum(truth["leads"]["man_counts_first_version"].values()) == truth["leads"]["leads"]
+    assert all(0 < v < 1 for v in truth["realised"].values() if v < 1) and truth["realised"]["mean_order_value"] > 0
+    if not rate:
+        assert counts["rows"] == clean and _defects(root) == [] and truth["conflicted_keys"] == []
+    flags = truth["survey_flags"]
+    assert len({r for v in flags.values() for r in v}) == sum(len(v) for v in flags.values())
+
+
+def test_sharded_landing_ingests_as_planted(sharded: tuple[Path, str, float], tmp_path: Path) -> None:
+    """Clean shards load without a quarantined row or rejected file; planted problems land
+    where defects.json says."""
+    root, _, rate = sharded
+    landing = tmp_path / "landing"
+    shutil.copytree(root, landing)  # rejected files are moved away
+    got = _ingest(landing, SHARDED["days"], tmp_path / "w.duckdb")
+    defects = _defects(root)
+    if not rate:
+        assert got["quarantined"] == {} and got["rejected"] == {} and not defects
+        assert int(got["log"]["clean"].sum()) == sum(
+            json.loads((root / "ground_truth.json").read_text())["counts"]["rows"].values()
+        )
+    else:
+        assert {d["feed"] for d in defects} == set(FEEDS)
+    _planted_defects_land_where_recorded(got, defects)
+
+
+def test_sharded_output_does_not_depend_on_the_workers(tmp_path: Path) -> None:
+    run = {**SHARDED, "customers": 300, "days": 12, "defects": 0.05, "fmt": "parquet", "log": _quiet}
+    synth.generate(tmp_path / "one", **run, workers=1)
+    synth.generate(tmp_path / "two", **run, workers=2)
+    first, second = _files(tmp_path / "one"), _files(tmp_path / "two")
+    assert first.keys() == second.keys() and [k for k in first if first[k] != second[k]] == []
+    assert any(k.endswith(".s001.parquet") for k in first)
+
+
+def test_a_population_within_one_shard_is_not_sharded(tmp_path: Path) -> None:
+    run = {"customers": 150, "days": 8, "seed": 4, "start": START, "defects": 0.05, "log": _quiet}
+    synth.generate(tmp_path / "default", **run)
+    synth.generate(tmp_path / "one_shard", **run, shard_size=150, workers=2)
+    assert _files(tmp_path / "default") == _files(tmp_path / "one_shard")
