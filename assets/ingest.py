@@ -21,7 +21,7 @@ import pandas as pd
 from assets.reporting import markdown, partition_days
 from pipelines.partitions import daily_partitions
 from pipelines.resources import WAREHOUSE_POOL, PipelineSettings, WarehouseResource
-from quality import suites
+from quality import landing, suites
 from quality.contracts import FEEDS, FeedContract
 from quality.ingest import DayResult, chunks, ensure_tables, ingest_batch
 from quality.router import RouteContext
@@ -32,6 +32,8 @@ GX_SUITE = "gx_suite"
 
 #: Days routed and written together (one transaction): bounds memory in long backfills.
 BATCH_DAYS = 31
+#: ... and at most this many rows (declared by the manifests) per batch: ~2 GB of pandas frames.
+BATCH_ROWS = 1_000_000
 
 
 def staging_key(feed: str) -> dg.AssetKey:
@@ -144,7 +146,9 @@ def build_ingest_asset(contract: FeedContract) -> dg.AssetsDefinition:
             min_valid_date=cfg.min_date,
             source_timezone=cfg.source_timezones.get(feed),
         )
-        plan = chunks(days, BATCH_DAYS)
+        landing_root = Path(cfg.landing_path)
+        rows = {d: landing.declared_rows(landing_root, feed, d.isoformat()) for d in days}
+        plan = chunks(days, BATCH_DAYS, rows, BATCH_ROWS)
         with warehouse.connect() as con:
             ensure_tables(con, contract)
             for i, batch in enumerate(plan):
@@ -152,7 +156,7 @@ def build_ingest_asset(contract: FeedContract) -> dg.AssetsDefinition:
                     con,
                     contract,
                     batch,
-                    landing_root=Path(cfg.landing_path),
+                    landing_root=landing_root,
                     ctx=ctx,
                     run_id=run_id,
                     speeder_seconds=cfg.speeder_seconds,

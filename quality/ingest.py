@@ -311,15 +311,25 @@ def _empty_rows(contract: FeedContract) -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series([], dtype="int64" if c == "_source_line" else "str") for c in cols})
 
 
-def chunks(days: list[dt.date], max_days: int) -> list[list[dt.date]]:
+def chunks(
+    days: list[dt.date], max_days: int, rows: dict[dt.date, int] | None = None, max_rows: int | None = None
+) -> list[list[dt.date]]:
     """Split sorted days into runs of consecutive days, at most `max_days` long: a
-    batch may only look up partitions before its first day, so it must have no gap."""
+    batch may only look up partitions before its first day, so it must have no gap.
+    With `rows` (rows per day, e.g. from the manifests) a batch also ends before it
+    would pass `max_rows`: a batch is routed in memory, and at 100M order lines a
+    month of orders is ~7M rows. A single day larger than `max_rows` is a batch alone."""
     out: list[list[dt.date]] = []
+    size = 0
     for d in sorted(days):
-        if out and d == out[-1][-1] + dt.timedelta(days=1) and len(out[-1]) < max_days:
+        n = (rows or {}).get(d, 0)
+        fits = max_rows is None or size + n <= max_rows
+        if out and d == out[-1][-1] + dt.timedelta(days=1) and len(out[-1]) < max_days and fits:
             out[-1].append(d)
+            size += n
         else:
             out.append([d])
+            size = n
     return out
 
 

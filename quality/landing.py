@@ -85,6 +85,16 @@ def read_manifest(folder: Path) -> dict[str, ManifestEntry] | None:
         raise ManifestError(f"{path}: malformed manifest ({exc})") from exc
 
 
+def declared_rows(landing: Path, feed: str, day: str) -> int:
+    """Data rows the day's manifest declares (0 without a readable one): sizes ingest batches
+    before anything is read; the ingest itself reports a bad manifest."""
+    try:
+        manifest = read_manifest(day_dir(landing, feed, day))
+    except ManifestError:
+        return 0
+    return sum(e.rows for e in manifest.values()) if manifest else 0
+
+
 def data_files(folder: Path) -> list[Path]:
     """The day's data files in a stable order (by name), so reruns read them alike."""
     folder = Path(folder)

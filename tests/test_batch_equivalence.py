@@ -50,3 +50,12 @@ def test_backfill_batch_equals_day_by_day(tmp_path):
 def test_chunks_split_at_gaps_and_length():
     d = [START + dt.timedelta(days=i) for i in (0, 1, 2, 5, 6)]
     assert chunks(d, 2) == [[d[0], d[1]], [d[2]], [d[3], d[4]]]
+
+
+def test_chunks_end_before_the_row_budget():
+    """Batches are routed in memory: the manifests' row counts cap them (a day bigger than the
+    budget is a batch alone, never split)."""
+    d = [START + dt.timedelta(days=i) for i in range(6)]
+    rows = dict(zip(d, [400, 500, 200, 1500, 100, 100], strict=True))
+    assert chunks(d, 31, rows, 1000) == [[d[0], d[1]], [d[2]], [d[3]], [d[4], d[5]]]
+    assert chunks(d, 31, rows) == [d] == chunks(d, 31)
