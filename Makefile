@@ -45,9 +45,11 @@ test: $(STAMP) $(CHROMIUM)
 ## make bench SCALE=1M: the pipeline at SCALE order lines (1M, 10M, 100M or a number), stage by stage
 ## (wall time, peak RSS), against pandas + lifetimes and hand-written DuckDB SQL, then the CLV
 ## benchmark; work folder bench/work/<scale>/, results in bench/results/ (not tests: nothing asserted)
+## BENCH_ARGS passes more options, e.g. BENCH_ARGS="--memory-limit 5GB --skip-peer" (see --help)
 SCALE ?= 1M
+BENCH_ARGS ?=
 bench: $(STAMP)
-	$(BIN)/python -m bench.pipeline_bench --scale $(SCALE)
+	$(BIN)/python -m bench.pipeline_bench --scale $(SCALE) $(BENCH_ARGS)
 
 ## make dev: the Dagster UI on the same warehouse and instance (http://127.0.0.1:3000)
 dev: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
