@@ -133,15 +133,15 @@ def make_lookups(con, contract: FeedContract, batch_start: dt.date) -> Lookups:
             "WHERE customer_ref IN (SELECT ref FROM q) GROUP BY 1",
             q=refs,
         )
-        first_day = rows["customer_ref"].map(dict(zip(first["customer_ref"], first["first_day"], strict=True)))
-        return (pd.to_datetime(first_day) <= pd.to_datetime(rows["_partition_date"])).fillna(False)
+        first_day = pd.to_datetime(first.set_index("customer_ref")["first_day"].reindex(rows["customer_ref"]))
+        return pd.Series(first_day.to_numpy() <= pd.to_datetime(rows["_partition_date"]).to_numpy(), index=rows.index)
 
     def prior_versions(keys: pd.Series) -> pd.DataFrame:
         # Semi-join on the first key column first, so the composite key is only built
         # for candidate rows, not for the whole history.
         first = contract.key[0]
         frame = pd.DataFrame({"k": keys.astype("str").to_numpy()})
-        frame["k0"] = frame["k"].str.split("\x1f").str[0]
+        frame["k0"] = frame["k"].str.replace("(?s)\x1f.*", "", regex=True)  # vectorised, unlike str.split
         # the newest version of each key (a subquery, not QUALIFY: Spark SQL has none)
         rank = (
             "1"
@@ -368,7 +368,7 @@ def ingest_batch(
     q["run_id"] = run_id
 
     def per_day(frame: pd.DataFrame) -> dict:
-        return frame["_partition_date"].dt.date.value_counts().to_dict() if len(frame) else {}
+        return {d.date(): n for d, n in frame["_partition_date"].value_counts().items()}
 
     n_clean, n_quarantined = per_day(clean), per_day(q)
     n_bad = {i.day: len(i.malformed) for i in inputs}

@@ -286,13 +286,25 @@ def check_dates(
     return bdate
 
 
-def _money_canon(s: pd.Series) -> pd.Series:
-    """Money text as the stored hashes have it: f"{v:.2f}" of the column parsed as numbers
-    ('' if not a number). Formatted once per distinct text (equal text, equal number)."""
-    num = pd.to_numeric(s, errors="coerce")
-    codes, _ = pd.factorize(s)  # distinct texts in order of first appearance; missing = -1
-    text = num[~s.duplicated() & s.notna()].map(lambda v: "" if pd.isna(v) else f"{v:.2f}")
-    return pd.Series(np.append(text.to_numpy(), "")[codes], index=s.index, dtype="str")  # -1 takes the ''
+def _each_distinct(key: pd.Series, text: Callable[[pd.Series], pd.Series]) -> pd.Series:
+    """Elementwise `text` (a function of a row mask) computed only for the first row of each
+    distinct `key` and copied to the others; '' where `key` is missing."""
+    codes, _ = pd.factorize(key)  # in order of first appearance; missing = -1
+    first = text(~key.duplicated() & key.notna()).to_numpy()
+    return pd.Series(np.append(first, "")[codes], index=key.index, dtype="str")  # -1 takes the ''
+
+
+def _canonical_text(c: Column, s: pd.Series) -> pd.Series:
+    """A column's typed values in the text form the stored hashes were made from."""
+    if c.type == "timestamp":
+        return _each_distinct(s, lambda rows: s[rows].dt.strftime("%Y-%m-%dT%H:%M:%S.%f"))
+    if c.type == "date":
+        return _each_distinct(s, lambda rows: s[rows].dt.strftime("%Y-%m-%d"))
+    if c.type == "money":
+        # parsed as one column, then per distinct text (equal text, equal number)
+        num = pd.to_numeric(s, errors="coerce")
+        return _each_distinct(s, lambda rows: num[rows].map(lambda v: "" if pd.isna(v) else f"{v:.2f}"))
+    return s.astype("str").fillna("").where(s.notna(), "")
 
 
 def canonical_hash(typed: pd.DataFrame, contract: FeedContract) -> pd.Series:
@@ -301,17 +313,7 @@ def canonical_hash(typed: pd.DataFrame, contract: FeedContract) -> pd.Series:
     Deterministic across processes (pandas' fixed hash key), so a row's hash can be
     stored and compared with the same row delivered again months later.
     """
-    canon = pd.DataFrame(index=typed.index)
-    for c in contract.columns:
-        s = typed[c.name]
-        if c.type == "timestamp":
-            canon[c.name] = s.dt.strftime("%Y-%m-%dT%H:%M:%S.%f").fillna("")
-        elif c.type == "date":
-            canon[c.name] = s.dt.strftime("%Y-%m-%d").fillna("")
-        elif c.type == "money":
-            canon[c.name] = _money_canon(s)
-        else:
-            canon[c.name] = s.astype("str").fillna("").where(s.notna(), "")
+    canon = pd.DataFrame({c.name: _canonical_text(c, typed[c.name]) for c in contract.columns}, index=typed.index)
     return pd.util.hash_pandas_object(canon, index=False).astype("int64")
 
 
@@ -427,7 +429,8 @@ def _check_returns(typed: pd.DataFrame, verdicts: _Verdicts, dedup: pd.Series, l
     orig = typed["original_order_id"]
     completed = typed.loc[verdicts.open & (typed["status"] == "completed")]
     first_day = completed.groupby("order_id")["_partition_date"].min()
-    batch_day = pd.to_datetime(orig[is_return].map(first_day.to_dict()))
+    returns = orig[is_return]
+    batch_day = pd.Series(first_day.reindex(returns).to_numpy(), index=returns.index)
     in_batch = (batch_day <= typed.loc[is_return, "_partition_date"]).reindex(typed.index, fill_value=False)
     ask = is_return & orig.notna() & ~in_batch
     known = pd.Series(False, index=typed.index)
