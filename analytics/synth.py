@@ -3306,7 +3306,7 @@ def _leads_truth(world: _World, ld: dict[str, Any]) -> dict[str, Any]:
 
 
 #: persons simulated together: a larger population is cut into shards of at most this many
-#: (a shard's peak memory is about 2 GB per million persons)
+#: (a shard's peak memory is about 3.5 GB per million persons, so two workers stay under 8 GB)
 SHARD_SIZE = 1_000_000
 #: where shards leave their part of ground_truth_customers.parquet until it is merged
 _SHARD_PARTS = "_synth_shards"
@@ -3410,6 +3410,16 @@ class _ShardResult(NamedTuple):
     manifests: dict[str, dict[str, list[ManifestEntry]]]  # feed -> day -> entries (shards only)
 
 
+#: what later feeds and the ground truth read of a feed's simulation once its rows are out
+_STILL_NEEDED = {
+    "orders": ("person", "day", "record", "value", "cancelled", "line_order", "ret"),
+    "payments": ("inv", "paid"),
+    "surveys": ("waves", "person", "rid_text", "speeders", "straight", "attn", "is_dup"),
+    "interactions": ("type",),
+    "leads": ("n", "person", "first_code", "final_code", "restated", "row_lead"),
+}
+
+
 def _run_shard(job: _ShardJob, log: Callable[[str], Any] | None = None) -> _ShardResult:
     """Simulate a shard (or the whole population) and write its feed files and its ground
     truth table; the ground truth, defects and (for a shard) manifest entries are returned."""
@@ -3481,6 +3491,8 @@ def _run_shard(job: _ShardJob, log: Callable[[str], Any] | None = None) -> _Shar
             results[name], jobs = stream(writers[name], out, feed, fd, start, days, plans, files, shard)
             futures += jobs
             del fd
+            if name in sim:  # memory: keep only what later feeds and the ground truth read
+                sim[name] = {k: sim[name][k] for k in _STILL_NEEDED[name]}
         truth_table = _truth_table(world)
         part = out / "ground_truth_customers.parquet"
         if shard.count > 1:

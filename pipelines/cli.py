@@ -1,6 +1,6 @@
 """`crm-pipeline`: the command line.
 
-    crm-pipeline demo-data --customers N --days D --seed S --out DIR [--defects RATE]
+    crm-pipeline demo-data --customers N --days D --seed S --out DIR [--defects RATE] [--workers W]
     crm-pipeline run [--start DAY --end DAY] [--demo-if-empty] [--all-snapshots]
     crm-pipeline backfill --from DAY --to DAY [--assets SELECTION]
     crm-pipeline prune [--dry-run]
@@ -66,6 +66,8 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
         seed=args.seed,
         defects=args.defects,
         start=args.start,
+        shard_size=args.shard_size,
+        workers=args.workers,
     )
     print(json.dumps(summary, indent=2, default=str))
     return 0
@@ -371,6 +373,8 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--defects", type=_rate, default=0.0, help="share of rows with planted defects (default 0)")
     demo.add_argument("--start", type=_date, default=None, help="first day (default: settings partitions_start)")
     demo.add_argument("--format", choices=["csv", "parquet"], default="csv", help="landing file format (default csv)")
+    demo.add_argument("--shard-size", type=int, default=1_000_000, help="persons simulated together (default 1000000)")
+    demo.add_argument("--workers", type=int, default=None, help="shards generated at a time (default: cores)")
     demo.set_defaults(func=cmd_demo_data)
 
     run = sub.add_parser("run", help="materialize every asset for a range of business days")
