@@ -27,6 +27,18 @@ GoF = sqrt(mean communality x mean R2) (Tenenhaus et al. 2004; communalities of 
 with more than one item), total effects (I - B)^-1 - I. Bootstrap intervals resample
 respondents with a seeded generator and refit from the full-sample weights.
 
+Every step is linear in the standardised item matrix x (n x p), so the module runs it on
+S = x'x / (n - 1), the items' correlation matrix (covariance with ``scaled=False``), and
+never on the rows: with the block-diagonal weight matrix W the scores are xW, their
+covariances W'SW, the item-score covariances SW and the Mode A update SWE (E the inner
+weights); a Mode B block solves the normal equations S_bb w = (SWE)_b of its regression
+(and a block with collinear items, whose weights are not identified, is refused with a
+LinAlgError; a bootstrap resample where that happens counts as failed). A fit then costs
+one O(n p^2) product for S plus O(p^3) per iteration, whatever n is, and a bootstrap
+resample is the same product with each respondent weighted by how often it was drawn:
+the same resamples as copying the rows, without the copies. Only ``scores_`` is computed
+from the rows, once, from the final weights.
+
 Consistent PLS (``consistent=True``; PLSc, Dijkstra & Henseler 2015, "Consistent partial
 least squares path modeling", MIS Quarterly 39(2)). A composite is a weighted sum of items
 that each carry measurement error, so its correlations with other composites are those of
@@ -83,12 +95,36 @@ SCHEMES: tuple[str, ...] = ("centroid", "factorial", "path")
 MODES: tuple[str, ...] = ("A", "B")
 
 
+_COLLINEAR = 1e-10
+"""Smallest eigenvalue of a Mode B block's correlation matrix, relative to its largest, below
+which the block is refused as collinear: its weights are not identified, and the normal
+equations would lose more than 10 of their 16 digits."""
+
+
+def _covariance(centred: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Item covariance matrix (divisor n - 1) of the sample holding respondent i counts[i] times.
+
+    A bootstrap resample is such a sample, so it needs no copy of the rows. `centred` is the
+    items minus the full sample's means, which keeps the products small; the resample's own
+    mean differs from those by `shift`, taken out exactly.
+    """
+    n = counts.sum()
+    weighted = centred * counts[:, None]
+    shift = weighted.sum(axis=0) / n
+    return (centred.T @ weighted - n * np.outer(shift, shift)) / (n - 1)
+
+
+def _has_constant_item(rows: np.ndarray) -> bool:
+    """Whether some item has the same value in all `rows`."""
+    return bool(np.any(np.all(rows == rows[0], axis=0)))
+
+
 @dataclass(frozen=True)
 class _Estimate:
-    """One run of the PLS algorithm on standardised data."""
+    """One run of the PLS algorithm on an item correlation (covariance) matrix."""
 
-    weights: list[np.ndarray]  # per block, on the (standardised) items
-    scores: np.ndarray  # n x latent variables, unit variance
+    weights: list[np.ndarray]  # per block, on the (standardised) items, for unit-variance scores
+    correlations: np.ndarray  # between the latent scores
     converged: bool
     iterations: int
 
@@ -139,6 +175,8 @@ class PLSPathModel:
         self._adjacency = np.zeros((k, k))  # [from, to] = 1 for a path
         for a, b in self.inner:
             self._adjacency[self.latent_.index(a), self.latent_.index(b)] = 1.0
+        self._predecessors = [np.flatnonzero(self._adjacency[:, j]) for j in range(k)]
+        self._successors = [np.flatnonzero(self._adjacency[j, :]) for j in range(k)]
 
     def _validate(self) -> None:
         if self.scheme not in SCHEMES:
@@ -218,13 +256,31 @@ class PLSPathModel:
             raise ValueError(f"items without variance {constant}: every respondent gave the same answer")
         return raw, means, sds
 
-    def _standardise(self, raw: np.ndarray) -> np.ndarray:
-        centred = raw - raw.mean(axis=0)
-        return centred / raw.std(axis=0, ddof=1) if self.scaled else centred
+    def _standardise(self, cov: np.ndarray) -> np.ndarray:
+        """S: the items' correlation matrix, or with ``scaled=False`` their covariance matrix."""
+        if not self.scaled:
+            return cov
+        sd = np.sqrt(np.diag(cov))
+        return cov / np.outer(sd, sd)
 
-    def _inner_weights(self, scores: np.ndarray) -> np.ndarray:
-        """e[i, j]: how much neighbour i contributes to the inner estimate of j."""
-        corr = np.corrcoef(scores, rowvar=False)
+    def _weight_matrix(self, weights: list[np.ndarray]) -> np.ndarray:
+        """The block-diagonal items x latent variables matrix W: the scores are xW."""
+        w = np.zeros((len(self.items_), len(self.latent_)))
+        for k, (b, wk) in enumerate(zip(self._blocks, weights, strict=True)):
+            w[b, k] = wk
+        return w
+
+    def _unit_scores(self, s: np.ndarray, weights: list[np.ndarray]) -> tuple[list[np.ndarray], np.ndarray]:
+        """The weights rescaled to scores of unit variance, and the scores' correlations (W'SW)."""
+        w = self._weight_matrix(weights)
+        var = np.diag(cov := w.T @ s @ w)
+        if not np.all(var > 0):
+            raise np.linalg.LinAlgError("a latent score has no variance")
+        sd = np.sqrt(var)
+        return [wk / v for wk, v in zip(weights, sd, strict=True)], cov / np.outer(sd, sd)
+
+    def _inner_weights(self, corr: np.ndarray) -> np.ndarray:
+        """e[i, j]: how much neighbour i contributes to the inner estimate of j (`corr`: of the scores)."""
         adj = self._adjacency
         neighbours = (adj + adj.T) > 0
         if self.scheme == "centroid":
@@ -232,83 +288,85 @@ class PLSPathModel:
         if self.scheme == "factorial":
             return corr * neighbours
         e = np.zeros_like(corr)
-        for j in range(adj.shape[0]):
-            pred = np.flatnonzero(adj[:, j])
+        for j, (pred, succ) in enumerate(zip(self._predecessors, self._successors, strict=True)):
             if pred.size:
                 e[pred, j] = np.linalg.solve(corr[np.ix_(pred, pred)], corr[pred, j])
-            succ = np.flatnonzero(adj[j, :])
             e[succ, j] = corr[succ, j]
         return e
 
-    def _estimate(self, x: np.ndarray, start: list[np.ndarray] | None = None) -> _Estimate:
-        blocks = self._blocks
-        n = x.shape[0]
+    def _mode_b_inverses(self, s: np.ndarray) -> dict[int, np.ndarray]:
+        """S_bb^-1 of each Mode B block k: its weights regress the inner estimate z on the items,
+        and the normal equations of that regression are S_bb w = cov(x_b, z)."""
+        inverses = {}
+        for k, (lv, b) in enumerate(zip(self.latent_, self._blocks, strict=True)):
+            if self.modes[lv] == "B":
+                values, vectors = np.linalg.eigh(s[np.ix_(b, b)])
+                if not values[0] > _COLLINEAR * values[-1]:
+                    raise np.linalg.LinAlgError(
+                        f"the items of the Mode B block {lv!r} are collinear (eigenvalues of their covariance "
+                        f"matrix from {values[0]:.3g} to {values[-1]:.3g}): its weights are not identified"
+                    )
+                inverses[k] = (vectors / values) @ vectors.T
+        return inverses
 
-        def scaled_scores(weights: list[np.ndarray]) -> tuple[list[np.ndarray], np.ndarray]:
-            scores = np.column_stack([x[:, b] @ w for b, w in zip(blocks, weights, strict=True)])
-            sd = scores.std(axis=0, ddof=1)
-            if not np.all(sd > 0):
-                raise np.linalg.LinAlgError("a latent score has no variance")
-            return [w / s for w, s in zip(weights, sd, strict=True)], scores / sd
-
-        weights, scores = scaled_scores(
-            [np.ones(b.size) for b in blocks] if start is None else [w.copy() for w in start]
-        )
-        modes = [self.modes[lv] for lv in self.latent_]
+    def _estimate(self, s: np.ndarray, start: list[np.ndarray] | None = None) -> _Estimate:
+        """The PLS iteration on S; the covariances of the items with the inner estimates xWE are SWE."""
+        inverses = self._mode_b_inverses(s)
+        weights, corr = self._unit_scores(s, [np.ones(b.size) for b in self._blocks] if start is None else start)
         for iteration in range(1, self.max_iter + 1):
-            z = scores @ self._inner_weights(scores)
-            new = []
-            for b, mode, k in zip(blocks, modes, range(len(blocks)), strict=True):
-                xb = x[:, b]
-                if mode == "A":
-                    new.append(xb.T @ z[:, k] / (n - 1))
-                else:
-                    new.append(np.linalg.lstsq(xb, z[:, k], rcond=None)[0])
-            new, scores = scaled_scores(new)
+            cov_z = s @ self._weight_matrix(weights) @ self._inner_weights(corr)
+            new = [
+                inverses[k] @ cov_z[b, k] if k in inverses else cov_z[b, k]  # Mode B: regression, A: covariance
+                for k, b in enumerate(self._blocks)
+            ]
+            new, corr = self._unit_scores(s, new)
             change = max(float(np.max(np.abs(a - b))) for a, b in zip(new, weights, strict=True))
             weights = new
             if change < self.tol:
-                return _Estimate(weights, scores, True, iteration)
-        return _Estimate(weights, scores, False, self.max_iter)
+                return _Estimate(weights, corr, True, iteration)
+        return _Estimate(weights, corr, False, self.max_iter)
 
     def _structural(self, corr: np.ndarray) -> tuple[np.ndarray, dict[str, float]]:
         """Path coefficient matrix B[from, to] and R2 per endogenous latent variable: OLS on the
         latent variable correlations `corr`."""
         paths = np.zeros_like(corr)
         r2 = {}
-        for j, lv in enumerate(self.latent_):
-            pred = np.flatnonzero(self._adjacency[:, j])
+        for j, (lv, pred) in enumerate(zip(self.latent_, self._predecessors, strict=True)):
             if pred.size:
                 coef = np.linalg.solve(corr[np.ix_(pred, pred)], corr[pred, j])
                 paths[pred, j] = coef
                 r2[lv] = float(corr[pred, j] @ coef)
         return paths, r2
 
-    def _rho_a(self, x: np.ndarray, weights: list[np.ndarray]) -> np.ndarray:
+    def _rho_a(self, s: np.ndarray, weights: list[np.ndarray]) -> np.ndarray:
         """Dijkstra-Henseler rho_A per block; 1 for single items and Mode B blocks."""
         rho = np.ones(len(self.latent_))
         for k, (lv, b, w) in enumerate(zip(self.latent_, self._blocks, weights, strict=True)):
             if b.size < 2 or self.modes[lv] != "A":
                 continue
-            s = np.cov(x[:, b], rowvar=False)
+            s_bb = s[np.ix_(b, b)]
             ww = float(w @ w)
-            off_s = float(w @ s @ w - np.sum(w**2 * np.diag(s)))
+            off_s = float(w @ s_bb @ w - np.sum(w**2 * np.diag(s_bb)))
             off_ww = ww**2 - float(np.sum(w**4))
             # off_ww is 0 only when a single item carries all the weight: nothing to estimate rho_A from
             rho[k] = ww**2 * off_s / off_ww if off_ww > 0 else float("nan")
         return rho
 
-    def _results(self, x: np.ndarray, est: _Estimate) -> _Results:
+    def _cross_loadings(self, s: np.ndarray, weights: list[np.ndarray]) -> np.ndarray:
+        """cor(item, score) for every item and latent variable: SW over the item sds (the scores
+        have unit variance)."""
+        return s @ self._weight_matrix(weights) / np.sqrt(np.diag(s))[:, None]
+
+    def _results(self, s: np.ndarray, est: _Estimate) -> _Results:
         """Paths, R2, own-block loadings and rho_A of one estimate (PLSc when ``consistent``)."""
-        corr = np.corrcoef(est.scores, rowvar=False)
-        rho_a = self._rho_a(x, est.weights)
-        sd = x.std(axis=0, ddof=1)
-        loadings = np.empty(x.shape[1])
-        for k, b in enumerate(self._blocks):  # cor(item, score): both centred, scores of unit variance
-            loadings[b] = x[:, b].T @ est.scores[:, k] / (x.shape[0] - 1) / sd[b]
+        corr = est.correlations
+        rho_a = self._rho_a(s, est.weights)
+        cross = self._cross_loadings(s, est.weights)
+        loadings = np.concatenate([cross[b, k] for k, b in enumerate(self._blocks)])
         if not self.consistent:
             paths, r2 = self._structural(corr)
             return _Results(corr, paths, r2, loadings, rho_a, True)
+        sd = np.sqrt(np.diag(s))
         with np.errstate(invalid="ignore"):  # rho_A <= 0 leaves NaN, reported as inadmissible
             root = np.sqrt(rho_a)
             corr = corr / np.outer(root, root)
@@ -339,8 +397,9 @@ class PLSPathModel:
         paths, R2, loadings, AVE, rho_c, total effects and their intervals are PLSc's, and
         ``admissible_`` says whether the corrected solution is a valid one."""
         raw, self.item_means_, self.item_sds_ = self._prepare(data)
-        x = self._standardise(raw)
-        est = self._estimate(x)
+        centred = raw - self.item_means_
+        s = self._standardise(_covariance(centred, np.ones(len(raw))))  # as for a resample that draws everyone once
+        est = self._estimate(s)
         self.converged_, self.n_iter_ = est.converged, est.iterations
         if not est.converged:
             warnings.warn(
@@ -348,9 +407,9 @@ class PLSPathModel:
             )
         self._weights = est.weights
         self.n_obs_ = raw.shape[0]
-        index = data.index
-        self.scores_ = pd.DataFrame(est.scores, index=index, columns=self.latent_)
-        res = self._results(x, est)
+        x = centred / self.item_sds_ if self.scaled else centred
+        self.scores_ = pd.DataFrame(x @ self._weight_matrix(est.weights), index=data.index, columns=self.latent_)
+        res = self._results(s, est)
         paths, r2 = res.paths, res.r2
         self.rho_a_ = pd.Series(res.rho_a, index=self.latent_, dtype=float)
         self.construct_correlations_ = pd.DataFrame(res.correlations, index=self.latent_, columns=self.latent_)
@@ -371,11 +430,11 @@ class PLSPathModel:
         self.r2_adjusted_ = pd.Series({lv: 1 - (1 - v) * (n - 1) / (n - n_pred[lv] - 1) for lv, v in r2.items()})
         lv_of = [lv for lv, items in self.outer.items() for _ in items]
         self.outer_weights_ = pd.Series(np.concatenate(est.weights), index=self.items_, dtype=float)
-        cross = np.corrcoef(np.column_stack([x, est.scores]), rowvar=False)[: x.shape[1], x.shape[1] :]
+        cross = self._cross_loadings(s, est.weights)
         self.cross_loadings_ = pd.DataFrame(cross, index=self.items_, columns=self.latent_)
         self.loadings_ = pd.Series(res.loadings, index=self.items_, dtype=float)
         self.block_of_ = pd.Series(lv_of, index=self.items_)
-        self._quality(x)
+        self._quality(s)
         k = len(self.latent_)
         self.total_effects_ = pd.DataFrame(
             np.linalg.inv(np.eye(k) - paths) - np.eye(k), index=self.latent_, columns=self.latent_
@@ -383,7 +442,7 @@ class PLSPathModel:
         self.bootstrap_ = self._bootstrap(raw, bootstrap, seed, confidence) if bootstrap > 0 else None
         return self
 
-    def _quality(self, x: np.ndarray) -> None:
+    def _quality(self, s: np.ndarray) -> None:
         """AVE, composite reliability, Cronbach's alpha per block and the GoF index."""
         ave, rho, alpha = {}, {}, {}
         for lv, b in zip(self.latent_, self._blocks, strict=True):
@@ -393,9 +452,9 @@ class PLSPathModel:
             k = b.size
             if k == 1:
                 alpha[lv] = 1.0  # a single item is its own score (as SmartPLS and plspm report)
-            else:
-                xb = x[:, b]
-                alpha[lv] = float(k / (k - 1) * (1 - xb.var(axis=0, ddof=1).sum() / xb.sum(axis=1).var(ddof=1)))
+            else:  # the items' variances against the variance of their sum
+                s_bb = s[np.ix_(b, b)]
+                alpha[lv] = float(k / (k - 1) * (1 - np.trace(s_bb) / s_bb.sum()))
         self.ave_ = pd.Series(ave)
         self.composite_reliability_ = pd.Series(rho)
         self.cronbach_alpha_ = pd.Series(alpha)
@@ -404,7 +463,9 @@ class PLSPathModel:
         self.gof_ = float(np.sqrt(communality * self.r2_.mean())) if len(self.r2_) else float("nan")
 
     def _bootstrap(self, raw: np.ndarray, n_boot: int, seed: int, confidence: float) -> pd.DataFrame:
-        """Percentile intervals of paths, weights, loadings and R2 over `n_boot` resamples."""
+        """Percentile intervals of paths, weights, loadings and R2 over `n_boot` resamples; each
+        is fitted from its item covariance matrix, with every respondent weighted by how often
+        it was drawn."""
         if not 0 < confidence < 1:
             raise ValueError("confidence must be in (0, 1)")
         rng = np.random.default_rng(seed)
@@ -416,16 +477,21 @@ class PLSPathModel:
             + [("r2", lv) for lv in self.r2_.index]
         )
         path_idx = [(self.latent_.index(a), self.latent_.index(b)) for a, b in self.inner]
+        centred = raw - self.item_means_
+        tiny = 1e-8 * self.item_sds_**2  # above a constant item's variance, which is 0 up to rounding
         draws, failed, inadmissible = [], 0, 0
         for _ in range(n_boot):
-            sample = raw[rng.integers(0, n, n)]
-            if np.any(sample.std(axis=0, ddof=1) == 0):
-                failed += 1  # a resample where an item is constant cannot be standardised
+            counts = np.bincount(rng.integers(0, n, n), minlength=n)
+            cov = _covariance(centred, counts)
+            # a resample where an item is constant cannot be standardised; the drawn rows are
+            # compared only when some item's variance is small enough to be that
+            if np.any(np.diag(cov) <= tiny) and _has_constant_item(raw[counts > 0]):
+                failed += 1
                 continue
-            x = self._standardise(sample)
+            s = self._standardise(cov)
             try:
-                est = self._estimate(x, start=self._weights)
-                res = self._results(x, est)
+                est = self._estimate(s, start=self._weights)
+                res = self._results(s, est)
             except np.linalg.LinAlgError:
                 failed += 1
                 continue
