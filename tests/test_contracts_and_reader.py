@@ -1,6 +1,7 @@
 """Contracts are complete and self-consistent; the decoder is strict; Parquet rows keep
 their exact raw payload."""
 
+import csv
 import datetime as dt
 import io
 import json
@@ -11,7 +12,7 @@ import pytest
 
 from quality import reasons
 from quality.contracts import FEEDS, SQL_TYPES
-from quality.reader import FileRejected, check_header, decode, read_parquet_bytes
+from quality.reader import FileRejected, _parse_one, check_header, decode, read_parquet_bytes
 
 
 @pytest.mark.parametrize("feed", list(FEEDS))
@@ -134,3 +135,28 @@ def test_parquet_typed_values_read_as_csv_text():
         ["-1", "", "", "", "1999-12-31"],
     ]
     assert json.loads(frame["_raw"][1]) == frame.loc[1, list(contract.column_names)].to_dict()
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "a,b,c",
+        "a,,",
+        ",",
+        " a , b ",
+        "张三,北京",
+        "a\tb;c",
+        'a,"b,c",d',
+        'a,"b""c"',
+        'a,"b\nc"',
+        "a\rb",
+        'bad"quote',
+        '"open',
+    ],
+)
+def test_parse_one_agrees_with_the_csv_module(line):
+    try:
+        rows = list(csv.reader(io.StringIO(line), strict=True))
+    except csv.Error:
+        rows = []
+    assert _parse_one(line) == (rows[0] if len(rows) == 1 else None)
