@@ -70,6 +70,7 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
+from analytics.portable import cents
 from analytics.schema import Col, MartSchema, as_of_col, version_col
 from analytics.strategy import DIMENSIONS, strategy_for
 
@@ -350,7 +351,8 @@ def customer_tiers(
         credit_grade=grade,
         credit_high=grade.isin(list(p.high_credit_grades)),
         profit=t.profit_12m.cast("float64").fill_null(0.0),
-        potential=((wallet - t.spend_pos) * margin).round(2),
+        # cents(), not round(2): a float at a half cent rounds differently on DuckDB and Spark
+        potential=cents((wallet - t.spend_pos) * margin),
     )
 
     n = t.customer_key.count().over(ibis.window(group_by=t.as_of_date))

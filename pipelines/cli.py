@@ -131,15 +131,33 @@ def cmd_run(args: argparse.Namespace) -> int:
     return _execute(settings, runs, args.log_level)
 
 
+def _instance():
+    """The Dagster instance in $DAGSTER_HOME (an ephemeral one without it). Opened under a file
+    lock: two processes started together on a new DAGSTER_HOME would both create its SQLite
+    tables, and the second fails ('table alembic_version already exists')."""
+    import fcntl
+
+    import dagster as dg
+
+    home = os.environ.get("DAGSTER_HOME")
+    if not home:
+        return dg.DagsterInstance.ephemeral()
+    Path(home).mkdir(parents=True, exist_ok=True)
+    with (Path(home) / ".crm-pipeline.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        instance = dg.DagsterInstance.get()
+        instance.get_runs(limit=1)  # storages are created on first use: inside the lock
+    return instance
+
+
 def _execute(settings: Settings, runs: list[tuple[str, dt.date, dt.date]], log_level: str, defs=None) -> int:
     """Run each (job, first day, last day) as one run over its range; stop at the first failure."""
-    import dagster as dg
 
     if defs is None:
         from pipelines.definitions import defs
     from pipelines.recovery import recover_dead_runs, run_tags
 
-    instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+    instance = _instance()
     recover_dead_runs(instance)
     t0 = time.monotonic()
     for job, first, last in runs:
