@@ -507,7 +507,8 @@ def flag_survey_quality(
     out = clean.copy()
     out["is_speeder"] = (out["duration_s"] < speeder_seconds).fillna(False).astype(bool)
     grid = out[list(contract.grid_columns)]
-    out["is_straightliner"] = (grid.nunique(axis=1) == 1) & grid.notna().all(axis=1)
+    same = grid.eq(grid.iloc[:, 0], axis=0).all(axis=1).astype(bool)  # not nunique(axis=1): a Python call per row
+    out["is_straightliner"] = same & grid.notna().all(axis=1)
     att = out["attention_check"]
     out["failed_attention"] = (att.notna() & (att != attention_answer)).fillna(False).astype(bool)
     ident = out["customer_ref"].notna()
