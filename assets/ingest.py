@@ -140,6 +140,7 @@ def build_ingest_asset(contract: FeedContract) -> dg.AssetsDefinition:
         run_id = context.run.run_id
         results: list[DayResult] = []
         outcomes: list[suites.SuiteOutcome] = []
+        gx_seconds = 0.0
         started = time.monotonic()
         ctx = RouteContext(
             business_timezone=cfg.business_timezone,
@@ -165,14 +166,16 @@ def build_ingest_asset(contract: FeedContract) -> dg.AssetsDefinition:
                 results += batch_results
                 if len(clean):
                     docs = i == len(plan) - 1 and all(o.success for o in outcomes)
+                    checked = time.monotonic()
                     outcomes.append(_validate(clean, contract, warehouse, batch, docs=docs))
+                    gx_seconds += time.monotonic() - checked
                 del clean
                 context.log.info(
                     f"{feed}: {len(results)}/{len(days)} days loaded, through {batch[-1]} "
                     f"({time.monotonic() - started:.0f}s)"
                 )
         outcome = suites.SuiteOutcome.combine(outcomes)
-        context.log.info(f"{feed}: {outcome.summary}")
+        context.log.info(f"{feed}: {outcome.summary}; validated in {gx_seconds:.2f}s over {len(outcomes)} batch(es)")
 
         table = day_table(results)
         totals = table[["rows_read", "clean", "quarantined", "deduplicated", "rejected_files"]].sum()
