@@ -112,8 +112,8 @@ def gx_frame(clean: pd.DataFrame, contract: FeedContract) -> pd.DataFrame:
             out[c.name] = s.where(s.isna(), "***")
         elif c.type == "money" or c.type == "int":
             out[c.name] = pd.to_numeric(s, errors="coerce").astype("float64")
-        elif c.type == "timestamp":
-            out[c.name] = s
+        elif c.type in ("timestamp", "date"):
+            out[c.name] = pd.to_datetime(s)  # not object: a Timestamp object per value costs seconds per million
         else:
             out[c.name] = s.astype("object")
     out["business_date"] = pd.to_datetime(clean["business_date"])
