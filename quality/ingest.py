@@ -24,7 +24,7 @@ from pipelines.warehouse import ColumnDef, Replace
 from quality import landing, reasons
 from quality.contracts import FeedContract
 from quality.reader import FileRejected, read_file
-from quality.router import Lookups, RouteContext, Routed, flag_survey_quality, route
+from quality.router import Lookups, RouteContext, Routed, flag_survey_quality, route, text_isin
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +169,7 @@ def make_lookups(con, contract: FeedContract, batch_start: dt.date) -> Lookups:
             [batch_start],
             q=frame,
         )
-        return ids.isin(set(hits["order_id"]))
+        return text_isin(ids, hits["order_id"])
 
     def prior_respondents(rows: pd.DataFrame) -> pd.Series:
         frame = rows.reset_index(drop=True).astype("str")
