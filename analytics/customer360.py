@@ -289,12 +289,19 @@ def purchase_days(lines: ir.Table) -> ir.Table:
     )
 
 
-def _purchase_facts(lines: ir.Table, days: ir.Table, margins: ir.Table, params: Customer360Params) -> ir.Table:
-    """Purchase facts per (as_of_date, customer_key), from the lines and their purchase days.
+def _windows(day: ir.DateValue, as_of: ir.DateValue) -> dict[str, ir.BooleanValue]:
+    """`_in12`: `day` in the 365 days ending on the as-of date; `_inprev`: in the 365 before."""
+    year_ago = as_of - ibis.interval(days=YEAR_DAYS)
+    return {"_in12": day > year_ago, "_inprev": (day > year_ago - ibis.interval(days=YEAR_DAYS)) & (day <= year_ago)}
 
-    Distinct counts are taken in two steps (lines -> orders or days -> customers): one
-    COUNT(DISTINCT) per fact and filter made the engine keep seven hash sets per customer,
-    the largest cost of the 360 at scale."""
+
+def _purchase_facts(lines: ir.Table, margins: ir.Table, params: Customer360Params) -> ir.Table:
+    """Line and order facts per (as_of_date, customer_key); the purchase-day facts are
+    `_day_facts`'.
+
+    Distinct counts are taken in two steps (lines -> orders, purchase days -> customers):
+    one COUNT(DISTINCT) per fact and filter made the engine keep seven hash sets per
+    customer, the largest cost of the 360 at scale."""
     m = lines.left_join(margins, "category")
     rate = m.margin_rate.fill_null(params.default_margin)
     value_m = m.quantity.cast(_DEC) * m.unit_price - m.discount
@@ -306,9 +313,7 @@ def _purchase_facts(lines: ir.Table, days: ir.Table, margins: ir.Table, params: 
         _margin=value_m * rate.cast("decimal(18, 6)"),
         _done=m.status == "completed",
         _ret=m.status == "returned",
-        _in12=m.business_date > (m.as_of_date - ibis.interval(days=YEAR_DAYS)),
-        _inprev=(m.business_date > (m.as_of_date - ibis.interval(days=2 * YEAR_DAYS)))
-        & (m.business_date <= (m.as_of_date - ibis.interval(days=YEAR_DAYS))),
+        **_windows(m.business_date, m.as_of_date),
     )
     keys = ["as_of_date", "customer_key"]
     g = t.group_by(keys)
@@ -338,33 +343,23 @@ def _purchase_facts(lines: ir.Table, days: ir.Table, margins: ir.Table, params: 
         returns_12m=o.count(where=o.ret12),
         max_order_value=o.v.max(),
     )
-    d = days.mutate(
-        _in12=days.purchase_date > (days.as_of_date - ibis.interval(days=YEAR_DAYS)),
-        _inprev=(days.purchase_date > (days.as_of_date - ibis.interval(days=2 * YEAR_DAYS)))
-        & (days.purchase_date <= (days.as_of_date - ibis.interval(days=YEAR_DAYS))),
-    )
-    per_day = d.group_by(keys).aggregate(
+    return facts.left_join(orders, keys).drop("as_of_date_right", "customer_key_right")
+
+
+def _day_facts(days: ir.Table) -> ir.Table:
+    """Purchase-day facts per (as_of_date, customer_key): first and last, counts in the
+    windows, and the gaps between consecutive purchase days."""
+    w = ibis.window(group_by=[days.as_of_date, days.customer_key], order_by=days.purchase_date)
+    prev = days.purchase_date.lag().over(w)
+    d = days.mutate(_gap=days.purchase_date.delta(prev, unit="day"), **_windows(days.purchase_date, days.as_of_date))
+    last = ibis.row_number().over(group_by=[d.as_of_date, d.customer_key], order_by=d.purchase_date.desc())
+    d = d.mutate(_last=last)
+    return d.group_by(["as_of_date", "customer_key"]).aggregate(
         first_purchase_date=d.purchase_date.min(),
         last_purchase_date=d.purchase_date.max(),
         purchase_days=d.count(),
         purchase_days_12m=d.count(where=d._in12),
         purchase_days_prev_12m=d.count(where=d._inprev),
-    )
-    return (
-        facts.left_join(orders, keys)
-        .drop("as_of_date_right", "customer_key_right")
-        .left_join(per_day, keys)
-        .drop("as_of_date_right", "customer_key_right")
-    )
-
-
-def _gaps(days: ir.Table) -> ir.Table:
-    w = ibis.window(group_by=[days.as_of_date, days.customer_key], order_by=days.purchase_date)
-    prev = days.purchase_date.lag().over(w)
-    d = days.mutate(_gap=days.purchase_date.delta(prev, unit="day"))
-    last = ibis.row_number().over(group_by=[d.as_of_date, d.customer_key], order_by=d.purchase_date.desc())
-    d = d.mutate(_last=last)
-    return d.group_by(["as_of_date", "customer_key"]).aggregate(
         max_gap_days=d._gap.max(),
         last_gap_days=d._gap.max(where=d._last == 0),
         repeat_value=d.net_amount.sum(where=d._gap.notnull()),
@@ -396,8 +391,7 @@ def _payment_facts(payments: ir.Table, identity: ir.Table, as_of: ir.Table) -> i
 
 def _interaction_facts(interactions: ir.Table, identity: ir.Table, as_of: ir.Table) -> ir.Table:
     t = _keyed(known(interactions, as_of), identity)
-    in12 = t.business_date > (t.as_of_date - ibis.interval(days=YEAR_DAYS))
-    t = t.mutate(_in12=in12)
+    t = t.mutate(_in12=_windows(t.business_date, t.as_of_date)["_in12"])
     return t.group_by(["as_of_date", "customer_key"]).aggregate(
         complaints=t.count(where=t.type == "complaint"),
         praises=t.count(where=t.type == "praise"),
@@ -459,7 +453,6 @@ def customer_360(
     `identity` their keys (marts.customer_identity rows); the feeds are the staging
     tables with all their versions."""
     lines = keyed_lines(orders, identity, as_of)
-    days = purchase_days(lines)
     margins = ibis.memtable(
         {
             "category": list(params.category_margins),
@@ -470,9 +463,9 @@ def customer_360(
     keys = ["as_of_date", "customer_key"]
     base = _profile(records, identity)
     j = (
-        base.left_join(_purchase_facts(lines, days, margins, params), keys)
+        base.left_join(_purchase_facts(lines, margins, params), keys)
         .drop("as_of_date_right", "customer_key_right")
-        .left_join(_gaps(days), keys)
+        .left_join(_day_facts(purchase_days(lines)), keys)
         .drop("as_of_date_right", "customer_key_right")
         .left_join(_payment_facts(payments, identity, as_of), keys)
         .drop("as_of_date_right", "customer_key_right")

@@ -152,7 +152,6 @@ def _instance():
 
 def _execute(settings: Settings, runs: list[tuple[str, dt.date, dt.date]], log_level: str, defs=None) -> int:
     """Run each (job, first day, last day) as one run over its range; stop at the first failure."""
-
     if defs is None:
         from pipelines.definitions import defs
     from pipelines.recovery import recover_dead_runs, run_tags

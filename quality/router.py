@@ -185,7 +185,8 @@ def _shown(prefix: str, c: Column, s: pd.Series) -> Callable[[pd.Series], pd.Ser
     raw personal data."""
 
     def detail(rows: pd.Series) -> pd.Series:
-        text = s.astype("str").where(s.notna(), "")[rows]
+        v = s[rows]
+        text = v.astype("str").where(v.notna(), "")
         return prefix + (text.map(lambda v: mask(v) if v else v) if c.pii else text)
 
     return detail
