@@ -256,6 +256,16 @@ def test_ground_truth_json_describes_the_process(large: Path) -> None:
     assert all(p["description"] for p in truth["parameters"].values())
 
 
+def test_the_truth_files_are_written_as_json_dumps_would(large: Path, planted: Path) -> None:
+    """synth writes its JSON with its own encoder (the standard one is slow when it indents);
+    the bytes must be exactly what json.dumps(indent=..., ensure_ascii=False) writes."""
+    for path, indent in ((large / "ground_truth.json", 2), (planted / "defects.json", 1)):
+        text = path.read_text(encoding="utf-8")
+        assert text == json.dumps(json.loads(text), indent=indent, ensure_ascii=False), path.name
+    odd = {"中文": [1.5, -0.0, 1e300, 10**20, True, None, [], {}, 'a"b\\c\n\u2028'], "": {"x": [[]]}}
+    assert synth._json_text(odd, 2) == json.dumps(odd, indent=2, ensure_ascii=False)
+
+
 def test_survey_flags_and_kano_categories_are_in_the_answers(large: Path) -> None:
     truth = json.loads((large / "ground_truth.json").read_text(encoding="utf-8"))
     cols = FEEDS["surveys"].column_names
