@@ -12,6 +12,7 @@ Blocking checks (they stop the marts downstream when they fail):
 - gx_suite: the contract's Great Expectations suite passes on the clean rows.
 """
 
+import functools
 import time
 from pathlib import Path
 
@@ -33,6 +34,7 @@ GX_SUITE = "gx_suite"
 #: Days routed and written together (one transaction): bounds memory in long backfills.
 BATCH_DAYS = 31
 #: ... and at most this many rows (declared by the manifests) per batch: ~2 GB of pandas frames.
+#: A single day above it is routed in key chunks of about this size (quality/ingest.py).
 BATCH_ROWS = 1_000_000
 
 
@@ -152,8 +154,16 @@ def build_ingest_asset(contract: FeedContract) -> dg.AssetsDefinition:
         plan = chunks(days, BATCH_DAYS, rows, BATCH_ROWS)
         with warehouse.connect() as con:
             ensure_tables(con, contract)
+
+            def check(clean: pd.DataFrame, batch: list, last: bool) -> None:
+                nonlocal gx_seconds
+                checked = time.monotonic()
+                docs = last and all(o.success for o in outcomes)
+                outcomes.append(_validate(clean, contract, warehouse, batch, docs=docs))
+                gx_seconds += time.monotonic() - checked
+
             for i, batch in enumerate(plan):
-                batch_results, clean = ingest_batch(
+                batch_results, _ = ingest_batch(
                     con,
                     contract,
                     batch,
@@ -162,14 +172,10 @@ def build_ingest_asset(contract: FeedContract) -> dg.AssetsDefinition:
                     run_id=run_id,
                     speeder_seconds=cfg.speeder_seconds,
                     attention_answer=cfg.attention_check_answer,
+                    max_rows=BATCH_ROWS,
+                    on_clean=functools.partial(check, batch=batch, last=i == len(plan) - 1),
                 )
                 results += batch_results
-                if len(clean):
-                    docs = i == len(plan) - 1 and all(o.success for o in outcomes)
-                    checked = time.monotonic()
-                    outcomes.append(_validate(clean, contract, warehouse, batch, docs=docs))
-                    gx_seconds += time.monotonic() - checked
-                del clean
                 context.log.info(
                     f"{feed}: {len(results)}/{len(days)} days loaded, through {batch[-1]} "
                     f"({time.monotonic() - started:.0f}s)"

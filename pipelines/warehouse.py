@@ -357,6 +357,51 @@ class Warehouse:
         return out
 
 
+class Spool:
+    """Rows handed over in pieces for one `Replace`, when the whole is more than memory should
+    hold: each piece goes into a temporary DuckDB table (typed as declared; DuckDB spills it to
+    disk past its memory limit), and `rows()` is the whole, ordered by `order_by`, as an Ibis
+    table for `Replace.frame`. DuckDB only (`can_spool`). Use as a context manager."""
+
+    def __init__(self, con: ibis.BaseBackend, columns: Sequence[ColumnDef], order_by: Sequence[str]) -> None:
+        self.con, self.columns, self.order_by = con, list(columns), list(order_by)
+        self.name = f"_spool_{uuid.uuid4().hex[:12]}"
+        self.rows_held = 0
+
+    def append(self, frame: pd.DataFrame) -> None:
+        if frame.empty:
+            return
+        raw = Warehouse._raw(self.con)
+        select = ", ".join(f"CAST({_q(c.name)} AS {c.sql_type}) AS {_q(c.name)}" for c in self.columns)
+        view = self.name + "_piece"
+        raw.register(view, frame)
+        try:
+            if self.rows_held:
+                raw.execute(f"INSERT INTO {_q(self.name)} SELECT {select} FROM {_q(view)}")
+            else:
+                raw.execute(f"CREATE TEMP TABLE {_q(self.name)} AS SELECT {select} FROM {_q(view)}")
+        finally:
+            raw.unregister(view)
+        self.rows_held += len(frame)
+
+    def rows(self) -> pd.DataFrame | ibis.Table:
+        if not self.rows_held:
+            return pd.DataFrame(columns=[c.name for c in self.columns])
+        order = ", ".join(_q(c) for c in self.order_by)
+        return self.con.sql(f"SELECT * FROM {_q(self.name)} ORDER BY {order}")
+
+    def __enter__(self) -> Spool:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        Warehouse._raw(self.con).execute(f"DROP TABLE IF EXISTS {_q(self.name)}")
+
+
+def can_spool(con: ibis.BaseBackend) -> bool:
+    """Whether `Spool` works on this connection (DuckDB; on Spark the driver holds the rows)."""
+    return engine(con) is Warehouse
+
+
 # --- the engine of a connection -----------------------------------------------------------
 # Callers that may run on either engine use these functions; each dispatches to the DuckDB
 # operations above or to Spark's (pipelines/spark_warehouse.py), by the connection's backend.

@@ -9,24 +9,42 @@ quarantine and log rows are replaced in one transaction).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import logging
 import os
 import shutil
+import tempfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from pipelines import warehouse as wh
 from pipelines.warehouse import ColumnDef, Replace
 from quality import landing, reasons
 from quality.contracts import FeedContract
 from quality.reader import FileRejected, read_file
-from quality.router import Lookups, RouteContext, Routed, flag_survey_quality, route, text_isin
+from quality.router import (
+    Lookups,
+    RouteContext,
+    Routed,
+    completed_orders,
+    flag_survey_quality,
+    normalise_column,
+    route,
+    text_isin,
+)
 
 log = logging.getLogger(__name__)
+
+#: The order rows are written in, whether a batch was routed whole or in chunks.
+LINE_ORDER = ("_partition_date", "_source_file", "_source_line")
 
 SURVEY_FLAGS = ("is_speeder", "is_straightliner", "failed_attention", "is_duplicate_respondent")
 
@@ -249,9 +267,15 @@ def _previously_rejected(landing_root: Path, feed: str, day: str, name: str) -> 
 
 
 def read_day(
-    landing_root: Path, contract: FeedContract, day: str, run_id: str
+    landing_root: Path,
+    contract: FeedContract,
+    day: str,
+    run_id: str,
+    sink: Callable[[pd.DataFrame], None] | None = None,
 ) -> tuple[str, pd.DataFrame, pd.DataFrame, list[RejectedFile], int]:
-    """(status, rows, malformed, rejected files, files read) for one landing day."""
+    """(status, rows, malformed, rejected files, files read) for one landing day. With `sink`,
+    each file's rows go to it as they are read and `rows` comes back empty: a day too big
+    to hold is spilled file by file."""
     folder = landing.day_dir(landing_root, contract.name, day)
     files = landing.data_files(folder)
     manifest = landing.read_manifest(folder) if folder.exists() else None
@@ -285,7 +309,11 @@ def read_day(
             continue
         frame = rows.frame
         frame["_source_file"] = source
-        frames.append(frame)
+        if sink is None:
+            frames.append(frame)
+        else:
+            sink(frame)
+            frames.append(frame.iloc[:0])
         if rows.malformed:
             bad.append(
                 pd.DataFrame(rows.malformed, columns=["_source_line", "_raw", "detail"]).assign(_source_file=source)
@@ -304,6 +332,12 @@ class DayInput:
     malformed: pd.DataFrame
     rejected: list[RejectedFile]
     files_read: int
+    #: rows read from the files (more than len(rows) when the day was spilled in chunks)
+    n_rows: int = -1
+
+    def __post_init__(self) -> None:
+        if self.n_rows < 0:
+            self.n_rows = len(self.rows)
 
 
 def _empty_rows(contract: FeedContract) -> pd.DataFrame:
@@ -333,6 +367,90 @@ def chunks(
     return out
 
 
+def can_chunk(contract: FeedContract) -> bool:
+    """Whether a day of this feed may be routed in key chunks (`chunk_of`). Every rule that
+    compares rows compares the versions of one key, except two: a return names its original
+    order (asked first, by `completed_orders`), and a survey's repeat-respondent flag
+    compares a day's respondents across response ids, so a surveys day is routed whole."""
+    return contract.name != "surveys" and contract.column(contract.key[0]).type in ("id", "text", "enum")
+
+
+def chunk_of(rows: pd.DataFrame, contract: FeedContract, parts: int) -> np.ndarray:
+    """The chunk (0..parts-1) each row is routed in: a hash of its key's first column as the
+    router reads it, so every copy and version of a key, and every line of an order, meet."""
+    c = contract.column(contract.key[0])
+    key = normalise_column(rows[c.name], c).fillna("")
+    return (pd.util.hash_array(key.to_numpy(dtype=object), categorize=False) % parts).astype(np.int64)
+
+
+class _DaySpill:
+    """A landing day's rows, sorted into key chunks as each file is read, in Parquet files
+    of a temporary folder; orders also note the originals that the day's returns name."""
+
+    def __init__(self, folder: Path, contract: FeedContract, parts: int) -> None:
+        self.folder, self.contract, self.parts = folder, contract, parts
+        self.files: list[list[Path]] = [[] for _ in range(parts)]
+        self.rows = 0
+        self._originals: list[pd.Series] = []
+
+    def __call__(self, frame: pd.DataFrame) -> None:
+        self.rows += len(frame)
+        if "original_order_id" in frame:
+            c = self.contract
+            returned = normalise_column(frame["status"], c.column("status")) == "returned"
+            orig = normalise_column(
+                frame.loc[returned.fillna(False), "original_order_id"], c.column("original_order_id")
+            )
+            self._originals.append(orig.dropna().drop_duplicates())
+        schema = pa.schema([(n, pa.int64() if n == "_source_line" else pa.string()) for n in frame.columns])
+        table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
+        ids = chunk_of(frame, self.contract, self.parts)
+        order = np.argsort(ids, kind="stable")
+        bounds = np.searchsorted(ids[order], np.arange(self.parts + 1))
+        for p in range(self.parts):
+            if bounds[p] < bounds[p + 1]:
+                path = self.folder / f"{p:05d}_{len(self.files[p]):05d}.parquet"
+                pq.write_table(table.take(order[bounds[p] : bounds[p + 1]]), path)
+                self.files[p].append(path)
+
+    @property
+    def originals(self) -> pd.Series:
+        return pd.concat(self._originals).drop_duplicates() if self._originals else pd.Series([], dtype="str")
+
+    def load(self, p: int) -> pd.DataFrame:
+        if not self.files[p]:
+            return pd.DataFrame()
+        return pa.concat_tables([pq.read_table(f) for f in self.files[p]]).to_pandas()
+
+
+def _chunks_of_day(
+    landing_root: Path, contract: FeedContract, day: dt.date, parts: int, ctx: RouteContext, run_id: str, lookups
+):
+    """Read a day file by file into `parts` key chunks; yield (DayInput without rows, then)
+    each chunk's rows with the look-ups to route it with. The look-ups know, beyond earlier
+    days, the day's completed orders that its returns name, whichever chunk holds them."""
+    with tempfile.TemporaryDirectory(prefix=f"crm-{contract.name}-{day}-") as tmp:
+        spill = _DaySpill(Path(tmp), contract, parts)
+        status, _, malformed, rejected, files_read = read_day(landing_root, contract, day.isoformat(), run_id, spill)
+        yield DayInput(day, status, _empty_rows(contract), malformed, rejected, files_read, n_rows=spill.rows)
+        stamp = pd.Timestamp(day)
+        originals = spill.originals
+        if len(originals):
+            order_id = contract.column("order_id")
+            found = []
+            for p in range(parts):
+                rows = spill.load(p)
+                if len(rows):
+                    named = text_isin(normalise_column(rows["order_id"], order_id), originals)
+                    found.append(completed_orders(rows[named].assign(_partition_date=stamp), contract, ctx))
+            same_day = pd.concat(found, ignore_index=True) if found else pd.Series([], dtype="str")
+            earlier = lookups.known_orders
+            lookups = dataclasses.replace(lookups, known_orders=lambda ids: earlier(ids) | text_isin(ids, same_day))
+        for p in range(parts):
+            rows = spill.load(p)
+            yield (rows.assign(_partition_date=stamp) if len(rows) else None), lookups
+
+
 def ingest_batch(
     con,
     contract: FeedContract,
@@ -343,90 +461,145 @@ def ingest_batch(
     run_id: str,
     speeder_seconds: int = 90,
     attention_answer: int = 7,
+    max_rows: int | None = None,
+    on_clean: Callable[[pd.DataFrame], None] | None = None,
 ) -> tuple[list[DayResult], pd.DataFrame]:
     """Route consecutive days of one feed together and replace their partitions in
-    one transaction. Returns per-day results and the clean rows (for the GX suite)."""
-    inputs = []
-    for day in days:
-        status, rows, malformed, rejected, files_read = read_day(Path(landing_root), contract, day.isoformat(), run_id)
-        inputs.append(DayInput(day, status, rows, malformed, rejected, files_read))
-    frames = [i.rows.assign(_partition_date=pd.Timestamp(i.day)) for i in inputs if len(i.rows)]
-    rows = pd.concat(frames, ignore_index=True) if frames else _empty_rows(contract).assign(_partition_date=None)
-    bad = [i.malformed.assign(_partition_date=pd.Timestamp(i.day)) for i in inputs if len(i.malformed)]
+    one transaction. Returns per-day results and the clean rows (for the GX suite), unless
+    `on_clean` takes them, piece by piece.
+
+    A single day that declares more than `max_rows` rows (a first load of a whole customer
+    base, say) is routed in key chunks of about `max_rows` (`can_chunk`, `chunk_of`), its
+    rows spilled to Parquet and its output to temporary tables, so memory is bounded by the
+    chunk, not the day. The rows are the same as routing the day whole, in the same order."""
+    landing_root = Path(landing_root)
     lookups = make_lookups(con, contract, days[0])
-    routed: Routed = route(rows, contract, ctx, lookups, pd.concat(bad, ignore_index=True) if bad else None)
-    clean = routed.clean
-    if contract.name == "surveys":
-        clean = flag_survey_quality(
-            clean,
-            contract,
-            speeder_seconds=speeder_seconds,
-            attention_answer=attention_answer,
-            prior_respondents=lookups.prior_respondents,
-        )
-    q = routed.quarantine.rename(columns={"_raw": "raw_payload"})
-    q["run_id"] = run_id
+    declared = landing.declared_rows(landing_root, contract.name, days[0].isoformat()) if len(days) == 1 else 0
+    parts = -(-declared // max_rows) if max_rows and declared > max_rows else 1
+    if parts > 1 and not (can_chunk(contract) and wh.can_spool(con)):
+        parts = 1
+    if parts > 1:
+        log.info("%s %s: %d declared rows, routed in %d key chunks", contract.name, days[0], declared, parts)
+        pieces = _chunks_of_day(landing_root, contract, days[0], parts, ctx, run_id, lookups)
+        inputs = [next(pieces)]
+        bad = inputs[0].malformed.assign(_partition_date=pd.Timestamp(days[0])) if len(inputs[0].malformed) else None
+        batch = ((rows, lk, bad if i == 0 else None) for i, (rows, lk) in enumerate(pieces))
+    else:
+        inputs = []
+        for day in days:
+            status, rows, malformed, rejected, files_read = read_day(landing_root, contract, day.isoformat(), run_id)
+            inputs.append(DayInput(day, status, rows, malformed, rejected, files_read))
+        frames = [i.rows.assign(_partition_date=pd.Timestamp(i.day)) for i in inputs if len(i.rows)]
+        rows = pd.concat(frames, ignore_index=True) if frames else _empty_rows(contract).assign(_partition_date=None)
+        bad = [i.malformed.assign(_partition_date=pd.Timestamp(i.day)) for i in inputs if len(i.malformed)]
+        batch = (piece for piece in [(rows, lookups, pd.concat(bad, ignore_index=True) if bad else None)])
+        del frames, rows
 
-    def per_day(frame: pd.DataFrame) -> dict:
-        return {d.date(): n for d, n in frame["_partition_date"].value_counts().items()}
+    cols = staging_columns(contract)
+    clean_spool = wh.Spool(con, cols, LINE_ORDER) if parts > 1 else None
+    q_spool = wh.Spool(con, QUARANTINE_COLUMNS, LINE_ORDER) if parts > 1 else None
+    kept_clean, kept_q = [], []
+    n_clean: dict[dt.date, int] = {}
+    n_quarantined: dict[dt.date, int] = {}
+    dedup: dict[dt.date, int] = {}
+    day_reasons: dict[dt.date, dict[str, int]] = {}
+    try:
+        for rows, lk, bad in batch:
+            if rows is None:
+                rows = _empty_rows(contract).assign(_partition_date=None)
+            routed: Routed = route(rows, contract, ctx, lk, bad)
+            del rows
+            clean = routed.clean
+            if contract.name == "surveys":
+                clean = flag_survey_quality(
+                    clean,
+                    contract,
+                    speeder_seconds=speeder_seconds,
+                    attention_answer=attention_answer,
+                    prior_respondents=lk.prior_respondents,
+                )
+            q = routed.quarantine.rename(columns={"_raw": "raw_payload"})
+            q["run_id"] = run_id
+            for counts, frame in ((n_clean, clean), (n_quarantined, q)):
+                for d, n in frame["_partition_date"].value_counts().items():
+                    counts[d.date()] = counts.get(d.date(), 0) + int(n)
+            for k, v in routed.deduplicated_by_day.items():
+                dedup[pd.Timestamp(k).date()] = dedup.get(pd.Timestamp(k).date(), 0) + int(v)
+            for (d, code), n in q.groupby([q["_partition_date"].dt.date, "reason_code"]).size().items():
+                day_reasons.setdefault(d, {})
+                day_reasons[d][str(code)] = day_reasons[d].get(str(code), 0) + int(n)
+            if on_clean is not None and len(clean):
+                on_clean(clean)
+            if clean_spool is None:
+                kept_clean.append(clean)
+                kept_q.append(q)
+            else:
+                clean_spool.append(clean[[c.name for c in cols]])
+                q_spool.append(q[[c.name for c in QUARANTINE_COLUMNS]])
+            del clean, q, routed
 
-    n_clean, n_quarantined = per_day(clean), per_day(q)
-    n_bad = {i.day: len(i.malformed) for i in inputs}
-    dedup = {pd.Timestamp(k).date(): v for k, v in routed.deduplicated_by_day.items()}
-    results = []
-    for i in inputs:
-        day_q = q[q["_partition_date"].dt.date == i.day] if len(q) else q
-        results.append(
+        results = [
             DayResult(
                 feed=contract.name,
                 day=i.day,
                 status=i.status,
                 files_read=i.files_read,
                 rejected=i.rejected,
-                rows_read=len(i.rows) + n_bad[i.day],
-                clean=int(n_clean.get(i.day, 0)),
-                quarantined=int(n_quarantined.get(i.day, 0)),
-                deduplicated=int(dedup.get(i.day, 0)),
-                reasons={str(k): int(v) for k, v in day_q["reason_code"].value_counts().sort_index().items()},
+                rows_read=i.n_rows + len(i.malformed),
+                clean=n_clean.get(i.day, 0),
+                quarantined=n_quarantined.get(i.day, 0),
+                deduplicated=dedup.get(i.day, 0),
+                reasons=dict(sorted(day_reasons.get(i.day, {}).items())),
             )
-        )
-    log_rows = pd.DataFrame(
-        [
-            {
-                "feed": contract.name,
-                "_partition_date": r.day,
-                "status": r.status,
-                "files_read": r.files_read,
-                "files_rejected": len(r.rejected),
-                "rows_read": r.rows_read,
-                "clean": r.clean,
-                "quarantined": r.quarantined,
-                "deduplicated": r.deduplicated,
-                "run_id": run_id,
-            }
-            for r in results
+            for i in inputs
         ]
-    )
-    rej = pd.DataFrame(
-        [
-            {**asdict(f), "feed": contract.name, "_partition_date": r.day, "run_id": run_id}
-            for r in results
-            for f in r.rejected
-        ],
-        columns=[c.name for c in REJECTED_COLUMNS],
-    )
-    cols = staging_columns(contract)
-    part = {"_partition_date": list(days)}
-    wh.replace_rows(
-        con,
-        [
-            Replace(staging_table(contract.name), cols, clean[[c.name for c in cols]], part),
-            Replace(quarantine_table(contract.name), QUARANTINE_COLUMNS, q[[c.name for c in QUARANTINE_COLUMNS]], part),
-            Replace(LOG_TABLE, LOG_COLUMNS, log_rows, {"feed": contract.name, **part}),
-            Replace(REJECTED_TABLE, REJECTED_COLUMNS, rej, {"feed": contract.name, **part}),
-        ],
-    )
-    return results, clean
+        log_rows = pd.DataFrame(
+            [
+                {
+                    "feed": contract.name,
+                    "_partition_date": r.day,
+                    "status": r.status,
+                    "files_read": r.files_read,
+                    "files_rejected": len(r.rejected),
+                    "rows_read": r.rows_read,
+                    "clean": r.clean,
+                    "quarantined": r.quarantined,
+                    "deduplicated": r.deduplicated,
+                    "run_id": run_id,
+                }
+                for r in results
+            ]
+        )
+        rej = pd.DataFrame(
+            [
+                {**asdict(f), "feed": contract.name, "_partition_date": r.day, "run_id": run_id}
+                for r in results
+                for f in r.rejected
+            ],
+            columns=[c.name for c in REJECTED_COLUMNS],
+        )
+        if clean_spool is None:
+            clean = kept_clean[0] if len(kept_clean) == 1 else pd.concat(kept_clean, ignore_index=True)
+            staged, quarantined = clean[[c.name for c in cols]], kept_q[0][[c.name for c in QUARANTINE_COLUMNS]]
+        else:
+            clean = pd.DataFrame(columns=[c.name for c in cols])
+            staged, quarantined = clean_spool.rows(), q_spool.rows()
+        part = {"_partition_date": list(days)}
+        wh.replace_rows(
+            con,
+            [
+                Replace(staging_table(contract.name), cols, staged, part),
+                Replace(quarantine_table(contract.name), QUARANTINE_COLUMNS, quarantined, part),
+                Replace(LOG_TABLE, LOG_COLUMNS, log_rows, {"feed": contract.name, **part}),
+                Replace(REJECTED_TABLE, REJECTED_COLUMNS, rej, {"feed": contract.name, **part}),
+            ],
+        )
+    finally:
+        batch.close()
+        for spool in (clean_spool, q_spool):
+            if spool is not None:
+                spool.__exit__(None, None, None)
+    return results, (clean if on_clean is None else clean.iloc[:0])
 
 
 def ingest_day(con, contract: FeedContract, day: dt.date, **kw) -> tuple[DayResult, pd.DataFrame]:

@@ -145,17 +145,23 @@ def text_isin(values: pd.Series, candidates: pd.Series) -> pd.Series:
     return pd.Series(pc.fill_null(found, False).to_numpy(zero_copy_only=False), index=values.index, dtype=bool)
 
 
+def normalise_column(s: pd.Series, c: Column) -> pd.Series:
+    """One column as the router reads it: NFKC for ids, codes, numbers and dates (full-width
+    '１２' → '12'); trim; lower-case where the contract says; ''→NA."""
+    s = s.astype("str")
+    if c.normalise:
+        s = _nfkc(s)
+    s = s.str.strip()
+    if c.lower:
+        s = s.str.lower()
+    return s.mask(s == "")
+
+
 def normalise(frame: pd.DataFrame, contract: FeedContract) -> pd.DataFrame:
-    """NFKC for ids, codes, numbers and dates (full-width '１２' → '12'); trim; ''→NA."""
+    """Every contract column through `normalise_column`."""
     out = frame.copy()
     for c in contract.columns:
-        s = out[c.name].astype("str")
-        if c.normalise:
-            s = _nfkc(s)
-        s = s.str.strip()
-        if c.lower:
-            s = s.str.lower()
-        out[c.name] = s.mask(s == "")
+        out[c.name] = normalise_column(out[c.name], c)
     return out
 
 
@@ -359,32 +365,8 @@ def route(
     lookups = lookups or Lookups()
     raw = raw.reset_index(drop=True)
     partition = pd.to_datetime(raw["_partition_date"])
-    verdicts = _Verdicts(raw.index)
-    norm = normalise(raw, contract)
-    typed = cast(norm, contract, ctx, verdicts)
-    check_domain(typed, contract, verdicts)
-    typed["business_date"] = check_dates(typed, partition, contract, ctx, verdicts)
-    typed["_partition_date"] = partition
-    typed["_key"] = key_of(typed, contract)
-    typed["_row_hash"] = canonical_hash(typed, contract)
-
-    def shown_key(rows: pd.Series) -> pd.Series:
-        return typed.loc[rows, "_key"].str.replace("\x1f", "/")
-
-    # 1. Within a day: exact copies are counted once; several versions of a key conflict.
-    valid = verdicts.open
-    dedup = pd.Series(False, index=typed.index)
-    vt = typed.loc[valid, ["_partition_date", "_key", "_row_hash"]]
-    dedup[vt.index] = vt.duplicated(keep="first")
-    st = typed.loc[valid & ~dedup, ["_partition_date", "_key"]]
-    versions = st.groupby(["_partition_date", "_key"])["_key"].transform("size")
-    conflict = pd.Series(False, index=typed.index)
-    conflict[st.index] = versions > 1
-    verdicts.mark(
-        conflict,
-        reasons.DUPLICATE_CONFLICT,
-        lambda rows: "same key, different content on the same day: " + shown_key(rows),
-    )
+    typed, verdicts, dedup = _screen(raw, partition, contract, ctx)
+    shown_key = _key_shown(typed)
 
     # 2. References to other feeds and earlier orders.
     _check_returns(typed, verdicts, dedup, lookups)
@@ -430,6 +412,60 @@ def route(
     )
 
 
+def _key_shown(typed: pd.DataFrame) -> Callable[[pd.Series], pd.Series]:
+    """A `mark` detail: the rows' key as evidence, parts joined by '/'."""
+    return lambda rows: typed.loc[rows, "_key"].str.replace("\x1f", "/")
+
+
+def _screen(
+    raw: pd.DataFrame, partition: pd.Series, contract: FeedContract, ctx: RouteContext
+) -> tuple[pd.DataFrame, _Verdicts, pd.Series]:
+    """The checks that look at a row alone or at the other versions of its key on its day:
+    (typed rows with `_key` and `_row_hash`, verdicts so far, exact same-day copies)."""
+    verdicts = _Verdicts(raw.index)
+    norm = normalise(raw, contract)
+    typed = cast(norm, contract, ctx, verdicts)
+    check_domain(typed, contract, verdicts)
+    typed["business_date"] = check_dates(typed, partition, contract, ctx, verdicts)
+    typed["_partition_date"] = partition
+    typed["_key"] = key_of(typed, contract)
+    typed["_row_hash"] = canonical_hash(typed, contract)
+
+    # 1. Within a day: exact copies are counted once; several versions of a key conflict.
+    valid = verdicts.open
+    dedup = pd.Series(False, index=typed.index)
+    vt = typed.loc[valid, ["_partition_date", "_key", "_row_hash"]]
+    dedup[vt.index] = vt.duplicated(keep="first")
+    st = typed.loc[valid & ~dedup, ["_partition_date", "_key"]]
+    versions = st.groupby(["_partition_date", "_key"])["_key"].transform("size")
+    conflict = pd.Series(False, index=typed.index)
+    conflict[st.index] = versions > 1
+    verdicts.mark(
+        conflict,
+        reasons.DUPLICATE_CONFLICT,
+        lambda rows: "same key, different content on the same day: " + _key_shown(typed)(rows),
+    )
+    return typed, verdicts, dedup
+
+
+def _completed(typed: pd.DataFrame, verdicts: _Verdicts) -> pd.DataFrame:
+    """Completed order lines an in-batch return may refer to: still open after `_screen`
+    (copies, and rows later held back for references or earlier days, count)."""
+    return typed.loc[verdicts.open & (typed["status"] == "completed")]
+
+
+def completed_orders(raw: pd.DataFrame, contract: FeedContract, ctx: RouteContext) -> pd.Series:
+    """Order ids that `route` would count as completed in-batch originals for these rows.
+
+    A day routed in key-partitioned chunks (quality/ingest.py) asks this first about the
+    orders the day's returns name, so a return finds its original in another chunk. Exact:
+    a row's `_screen` verdict depends on its own key's rows only, and all lines of an order
+    share its id."""
+    raw = raw.reset_index(drop=True)
+    typed, verdicts, _ = _screen(raw, pd.to_datetime(raw["_partition_date"]), contract, ctx)
+    return _completed(typed, verdicts)["order_id"].drop_duplicates().reset_index(drop=True)
+
+
 def _check_returns(typed: pd.DataFrame, verdicts: _Verdicts, dedup: pd.Series, lookups: Lookups) -> None:
     """ORPHAN_RETURN: the original must be a completed order loaded on or before the
     return's day (earlier batch days and the same day count)."""
@@ -439,7 +475,7 @@ def _check_returns(typed: pd.DataFrame, verdicts: _Verdicts, dedup: pd.Series, l
     if not is_return.any():
         return
     orig = typed["original_order_id"]
-    completed = typed.loc[verdicts.open & (typed["status"] == "completed")]
+    completed = _completed(typed, verdicts)
     first_day = completed.groupby("order_id")["_partition_date"].min()
     returns = orig[is_return]
     batch_day = pd.Series(first_day.reindex(returns).to_numpy(), index=returns.index)
