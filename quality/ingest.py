@@ -16,10 +16,12 @@ import logging
 import os
 import shutil
 import tempfile
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import ibis
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -326,23 +328,20 @@ def read_day(
 
 @dataclass
 class DayInput:
+    """What reading a landing day found, besides its rows."""
+
     day: dt.date
     status: str
-    rows: pd.DataFrame
     malformed: pd.DataFrame
     rejected: list[RejectedFile]
     files_read: int
-    #: rows read from the files (more than len(rows) when the day was spilled in chunks)
-    n_rows: int = -1
-
-    def __post_init__(self) -> None:
-        if self.n_rows < 0:
-            self.n_rows = len(self.rows)
+    n_rows: int
 
 
 def _empty_rows(contract: FeedContract) -> pd.DataFrame:
     cols = (*contract.column_names, "_source_file", "_source_line", "_raw")
-    return pd.DataFrame({c: pd.Series([], dtype="int64" if c == "_source_line" else "str") for c in cols})
+    empty = pd.DataFrame({c: pd.Series([], dtype="int64" if c == "_source_line" else "str") for c in cols})
+    return empty.assign(_partition_date=None)
 
 
 def chunks(
@@ -423,17 +422,18 @@ class _DaySpill:
         return pa.concat_tables([pq.read_table(f) for f in self.files[p]]).to_pandas()
 
 
-def _chunks_of_day(
+def _day_in_chunks(
     landing_root: Path, contract: FeedContract, day: dt.date, parts: int, ctx: RouteContext, run_id: str, lookups
 ):
-    """Read a day file by file into `parts` key chunks; yield (DayInput without rows, then)
-    each chunk's rows with the look-ups to route it with. The look-ups know, beyond earlier
-    days, the day's completed orders that its returns name, whichever chunk holds them."""
+    """Read a day file by file into `parts` key chunks; yield [its DayInput], then each chunk
+    as (rows, look-ups, malformed lines: with the first chunk). The look-ups know, beyond
+    earlier days, the day's completed orders that its returns name, in whichever chunk."""
     with tempfile.TemporaryDirectory(prefix=f"crm-{contract.name}-{day}-") as tmp:
         spill = _DaySpill(Path(tmp), contract, parts)
         status, _, malformed, rejected, files_read = read_day(landing_root, contract, day.isoformat(), run_id, spill)
-        yield DayInput(day, status, _empty_rows(contract), malformed, rejected, files_read, n_rows=spill.rows)
+        yield [DayInput(day, status, malformed, rejected, files_read, spill.rows)]
         stamp = pd.Timestamp(day)
+        bad = malformed.assign(_partition_date=stamp) if len(malformed) else None
         originals = spill.originals
         if len(originals):
             order_id = contract.column("order_id")
@@ -448,7 +448,82 @@ def _chunks_of_day(
             lookups = dataclasses.replace(lookups, known_orders=lambda ids: earlier(ids) | text_isin(ids, same_day))
         for p in range(parts):
             rows = spill.load(p)
-            yield (rows.assign(_partition_date=stamp) if len(rows) else None), lookups
+            rows = rows.assign(_partition_date=stamp) if len(rows) else _empty_rows(contract)
+            yield rows, lookups, (bad if p == 0 else None)
+
+
+def _batch_whole(landing_root: Path, contract: FeedContract, days: list[dt.date], run_id: str, lookups):
+    """Read the days; yield the list of DayInputs, then the batch's rows as one piece
+    (rows, look-ups, malformed lines)."""
+    inputs, frames, bad = [], [], []
+    for day in days:
+        status, rows, malformed, rejected, files_read = read_day(landing_root, contract, day.isoformat(), run_id)
+        inputs.append(DayInput(day, status, malformed, rejected, files_read, len(rows)))
+        if len(rows):
+            frames.append(rows.assign(_partition_date=pd.Timestamp(day)))
+        if len(malformed):
+            bad.append(malformed.assign(_partition_date=pd.Timestamp(day)))
+        del rows
+    yield inputs
+    rows = pd.concat(frames, ignore_index=True) if frames else _empty_rows(contract)
+    frames.clear()
+    yield rows, lookups, (pd.concat(bad, ignore_index=True) if bad else None)
+
+
+class _Outputs:
+    """A batch's routed pieces as they come: per-day counts and reasons, and the clean and
+    quarantined rows, held in memory (one piece) or spooled to temporary tables (a day routed
+    in chunks), for one `replace_rows`."""
+
+    def __init__(self, con, contract: FeedContract, *, spool: bool) -> None:
+        self.columns = staging_columns(contract)
+        self.spools = (
+            (wh.Spool(con, self.columns, LINE_ORDER), wh.Spool(con, QUARANTINE_COLUMNS, LINE_ORDER)) if spool else None
+        )
+        self.kept: tuple[list[pd.DataFrame], list[pd.DataFrame]] = ([], [])
+        self.counts = {"clean": Counter(), "quarantined": Counter(), "deduplicated": Counter()}
+        self.reasons: dict[dt.date, Counter] = defaultdict(Counter)
+
+    def add(self, clean: pd.DataFrame, quarantine: pd.DataFrame, deduplicated_by_day: dict, run_id: str) -> None:
+        q = quarantine.rename(columns={"_raw": "raw_payload"}).assign(run_id=run_id)
+        for name, frame in (("clean", clean), ("quarantined", q)):
+            self.counts[name].update({d.date(): int(n) for d, n in frame["_partition_date"].value_counts().items()})
+        self.counts["deduplicated"].update({pd.Timestamp(d).date(): int(n) for d, n in deduplicated_by_day.items()})
+        for (d, code), n in q.groupby([q["_partition_date"].dt.date, "reason_code"]).size().items():
+            self.reasons[d][str(code)] += int(n)
+        frames = (clean[[c.name for c in self.columns]], q[[c.name for c in QUARANTINE_COLUMNS]])
+        for i, frame in enumerate(frames):
+            if self.spools:
+                self.spools[i].append(frame)
+            else:
+                self.kept[i].append(frame)
+
+    def result(self, feed: str, i: DayInput) -> DayResult:
+        return DayResult(
+            feed=feed,
+            day=i.day,
+            status=i.status,
+            files_read=i.files_read,
+            rejected=i.rejected,
+            rows_read=i.n_rows + len(i.malformed),
+            clean=self.counts["clean"][i.day],
+            quarantined=self.counts["quarantined"][i.day],
+            deduplicated=self.counts["deduplicated"][i.day],
+            reasons=dict(sorted(self.reasons[i.day].items())),
+        )
+
+    def no_rows(self) -> pd.DataFrame:
+        return pd.DataFrame(columns=[c.name for c in self.columns])
+
+    def tables(self) -> tuple[pd.DataFrame | ibis.Table, pd.DataFrame | ibis.Table]:
+        """(clean rows, quarantined rows) for `Replace.frame`, in `LINE_ORDER`."""
+        if self.spools:
+            return self.spools[0].rows(), self.spools[1].rows()
+        return tuple(f[0] if len(f) == 1 else pd.concat(f, ignore_index=True) for f in self.kept)
+
+    def close(self) -> None:
+        for spool in self.spools or ():
+            spool.__exit__(None, None, None)
 
 
 def ingest_batch(
@@ -465,8 +540,8 @@ def ingest_batch(
     on_clean: Callable[[pd.DataFrame], None] | None = None,
 ) -> tuple[list[DayResult], pd.DataFrame]:
     """Route consecutive days of one feed together and replace their partitions in
-    one transaction. Returns per-day results and the clean rows (for the GX suite), unless
-    `on_clean` takes them, piece by piece.
+    one transaction. Returns per-day results and the clean rows (for the GX suite); give
+    `on_clean` to have them piece by piece instead (a day routed in chunks returns none).
 
     A single day that declares more than `max_rows` rows (a first load of a whole customer
     base, say) is routed in key chunks of about `max_rows` (`can_chunk`, `chunk_of`), its
@@ -480,33 +555,14 @@ def ingest_batch(
         parts = 1
     if parts > 1:
         log.info("%s %s: %d declared rows, routed in %d key chunks", contract.name, days[0], declared, parts)
-        pieces = _chunks_of_day(landing_root, contract, days[0], parts, ctx, run_id, lookups)
-        inputs = [next(pieces)]
-        bad = inputs[0].malformed.assign(_partition_date=pd.Timestamp(days[0])) if len(inputs[0].malformed) else None
-        batch = ((rows, lk, bad if i == 0 else None) for i, (rows, lk) in enumerate(pieces))
+        pieces = _day_in_chunks(landing_root, contract, days[0], parts, ctx, run_id, lookups)
     else:
-        inputs = []
-        for day in days:
-            status, rows, malformed, rejected, files_read = read_day(landing_root, contract, day.isoformat(), run_id)
-            inputs.append(DayInput(day, status, rows, malformed, rejected, files_read))
-        frames = [i.rows.assign(_partition_date=pd.Timestamp(i.day)) for i in inputs if len(i.rows)]
-        rows = pd.concat(frames, ignore_index=True) if frames else _empty_rows(contract).assign(_partition_date=None)
-        bad = [i.malformed.assign(_partition_date=pd.Timestamp(i.day)) for i in inputs if len(i.malformed)]
-        batch = (piece for piece in [(rows, lookups, pd.concat(bad, ignore_index=True) if bad else None)])
-        del frames, rows
+        pieces = _batch_whole(landing_root, contract, days, run_id, lookups)
+    inputs: list[DayInput] = next(pieces)
 
-    cols = staging_columns(contract)
-    clean_spool = wh.Spool(con, cols, LINE_ORDER) if parts > 1 else None
-    q_spool = wh.Spool(con, QUARANTINE_COLUMNS, LINE_ORDER) if parts > 1 else None
-    kept_clean, kept_q = [], []
-    n_clean: dict[dt.date, int] = {}
-    n_quarantined: dict[dt.date, int] = {}
-    dedup: dict[dt.date, int] = {}
-    day_reasons: dict[dt.date, dict[str, int]] = {}
+    out = _Outputs(con, contract, spool=parts > 1)
     try:
-        for rows, lk, bad in batch:
-            if rows is None:
-                rows = _empty_rows(contract).assign(_partition_date=None)
+        for rows, lk, bad in pieces:
             routed: Routed = route(rows, contract, ctx, lk, bad)
             del rows
             clean = routed.clean
@@ -518,41 +574,11 @@ def ingest_batch(
                     attention_answer=attention_answer,
                     prior_respondents=lk.prior_respondents,
                 )
-            q = routed.quarantine.rename(columns={"_raw": "raw_payload"})
-            q["run_id"] = run_id
-            for counts, frame in ((n_clean, clean), (n_quarantined, q)):
-                for d, n in frame["_partition_date"].value_counts().items():
-                    counts[d.date()] = counts.get(d.date(), 0) + int(n)
-            for k, v in routed.deduplicated_by_day.items():
-                dedup[pd.Timestamp(k).date()] = dedup.get(pd.Timestamp(k).date(), 0) + int(v)
-            for (d, code), n in q.groupby([q["_partition_date"].dt.date, "reason_code"]).size().items():
-                day_reasons.setdefault(d, {})
-                day_reasons[d][str(code)] = day_reasons[d].get(str(code), 0) + int(n)
             if on_clean is not None and len(clean):
                 on_clean(clean)
-            if clean_spool is None:
-                kept_clean.append(clean)
-                kept_q.append(q)
-            else:
-                clean_spool.append(clean[[c.name for c in cols]])
-                q_spool.append(q[[c.name for c in QUARANTINE_COLUMNS]])
-            del clean, q, routed
-
-        results = [
-            DayResult(
-                feed=contract.name,
-                day=i.day,
-                status=i.status,
-                files_read=i.files_read,
-                rejected=i.rejected,
-                rows_read=i.n_rows + len(i.malformed),
-                clean=n_clean.get(i.day, 0),
-                quarantined=n_quarantined.get(i.day, 0),
-                deduplicated=dedup.get(i.day, 0),
-                reasons=dict(sorted(day_reasons.get(i.day, {}).items())),
-            )
-            for i in inputs
-        ]
+            out.add(clean, routed.quarantine, routed.deduplicated_by_day, run_id)
+            del clean, routed
+        results = [out.result(contract.name, i) for i in inputs]
         log_rows = pd.DataFrame(
             [
                 {
@@ -578,28 +604,21 @@ def ingest_batch(
             ],
             columns=[c.name for c in REJECTED_COLUMNS],
         )
-        if clean_spool is None:
-            clean = kept_clean[0] if len(kept_clean) == 1 else pd.concat(kept_clean, ignore_index=True)
-            staged, quarantined = clean[[c.name for c in cols]], kept_q[0][[c.name for c in QUARANTINE_COLUMNS]]
-        else:
-            clean = pd.DataFrame(columns=[c.name for c in cols])
-            staged, quarantined = clean_spool.rows(), q_spool.rows()
+        staged, quarantined = out.tables()
         part = {"_partition_date": list(days)}
         wh.replace_rows(
             con,
             [
-                Replace(staging_table(contract.name), cols, staged, part),
+                Replace(staging_table(contract.name), out.columns, staged, part),
                 Replace(quarantine_table(contract.name), QUARANTINE_COLUMNS, quarantined, part),
                 Replace(LOG_TABLE, LOG_COLUMNS, log_rows, {"feed": contract.name, **part}),
                 Replace(REJECTED_TABLE, REJECTED_COLUMNS, rej, {"feed": contract.name, **part}),
             ],
         )
     finally:
-        batch.close()
-        for spool in (clean_spool, q_spool):
-            if spool is not None:
-                spool.__exit__(None, None, None)
-    return results, (clean if on_clean is None else clean.iloc[:0])
+        pieces.close()
+        out.close()
+    return results, (staged if on_clean is None and isinstance(staged, pd.DataFrame) else out.no_rows())
 
 
 def ingest_day(con, contract: FeedContract, day: dt.date, **kw) -> tuple[DayResult, pd.DataFrame]:
