@@ -294,7 +294,7 @@ def read_day(
             return "incomplete", empty, empty, [], 0
         return "no_files", empty, empty, [], 0
     rejected: list[RejectedFile] = []
-    frames, bad = [], []
+    frames, bad, files_read = [], [], 0
     present = {p.name for p in files}
     for name in sorted(set(manifest) - present):
         earlier = _previously_rejected(landing_root, contract.name, day, name)
@@ -311,19 +311,20 @@ def read_day(
             continue
         frame = rows.frame
         frame["_source_file"] = source
+        files_read += 1
         if sink is None:
             frames.append(frame)
         else:
             sink(frame)
-            frames.append(frame.iloc[:0])
         if rows.malformed:
             bad.append(
                 pd.DataFrame(rows.malformed, columns=["_source_line", "_raw", "detail"]).assign(_source_file=source)
             )
+        del frame, rows  # a spilled file's rows are not held while the next is read
     rows_frame = pd.concat(frames, ignore_index=True) if frames else empty
     bad_frame = pd.concat(bad, ignore_index=True) if bad else empty
     rejected.sort(key=lambda r: r.file_name)
-    return "loaded", rows_frame, bad_frame, rejected, len(frames)
+    return "loaded", rows_frame, bad_frame, rejected, files_read
 
 
 @dataclass
