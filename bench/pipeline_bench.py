@@ -128,6 +128,20 @@ class Bench:
         for sub in ("specs", "out", "logs"):
             (work / sub).mkdir(parents=True, exist_ok=True)
 
+    @property
+    def checkpoint(self) -> Path:
+        """The stages run so far (rewritten after each): what `--resume` skips, and what a
+        killed run leaves for `finish`."""
+        return self.work / "stages.json"
+
+    def done(self, name: str) -> bool:
+        """Whether an earlier invocation finished this stage (`--resume`); says so if it did."""
+        rec = self.stages.get(name)
+        if not (rec and rec.get("ok")):
+            return False
+        print(f"\n== {name}: done by an earlier invocation ({rec['wall_s']:.1f}s wall; --resume)", flush=True)
+        return True
+
     def stage(self, name: str, title: str, cmd: list[str], spec: dict | None = None) -> dict[str, Any]:
         """Run one stage as a child process; wall time, peak RSS (ru_maxrss), its JSON result."""
         log = self.work / "logs" / f"{name}.log"
@@ -168,6 +182,7 @@ class Bench:
             record["result"] = json.loads(out.read_text())
         record["ok"] = proc.returncode == 0
         self.stages[name] = record
+        self.checkpoint.write_text(json.dumps(self.stages, indent=1, default=str))
         state = "ok" if record["ok"] else f"FAILED (exit {proc.returncode})"
         print(f"   {state}: {wall:.1f}s wall, peak RSS {record['peak_rss_mb']:.0f} MB", flush=True)
         if not record["ok"]:
@@ -309,15 +324,20 @@ def machine() -> dict[str, Any]:
 # --- the benchmark ---------------------------------------------------------------------------
 
 
-def prepare(work: Path, landing: Path, keep_landing: bool, memory_limit: str = "") -> dict[str, str]:
-    """A fresh warehouse and Dagster instance (landing kept when reused); the child env."""
-    for sub in ("warehouse", "dagster_home", "inputs"):
-        shutil.rmtree(work / sub, ignore_errors=True)
-    (work / "floor.duckdb").unlink(missing_ok=True)
+def prepare(
+    work: Path, landing: Path, keep_landing: bool, memory_limit: str = "", resume: bool = False
+) -> dict[str, str]:
+    """A fresh warehouse and Dagster instance (landing kept when reused; everything kept when
+    resuming); the child env."""
+    if not resume:
+        for sub in ("warehouse", "dagster_home", "inputs"):
+            shutil.rmtree(work / sub, ignore_errors=True)
+        (work / "floor.duckdb").unlink(missing_ok=True)
+        (work / "stages.json").unlink(missing_ok=True)
     if not keep_landing:
         shutil.rmtree(landing, ignore_errors=True)
     home = work / "dagster_home"
-    home.mkdir(parents=True)
+    home.mkdir(parents=True, exist_ok=True)
     shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
     settings = work / "settings.yaml"
     settings.write_text(
@@ -360,14 +380,19 @@ def run(args: argparse.Namespace) -> int:
         per_person = lines_per_person(days, args.seed, work)
         persons = max(100, round(lines / per_person))
     reuse = bool(same and previous.get("customers") == persons)
+    if args.resume and not reuse:
+        print("--resume: the work folder holds no landing of these parameters; starting afresh", flush=True)
+    resume = args.resume and reuse
     print(
         f"Persons: {persons:,}"
         + (f" (synth gives {per_person:.2f} order lines per person over {days} days)" if per_person else ""),
         flush=True,
     )
 
-    env = prepare(work, landing, keep_landing=reuse, memory_limit=args.memory_limit)
+    env = prepare(work, landing, keep_landing=reuse, memory_limit=args.memory_limit, resume=resume)
     bench = Bench(work, env, args.progress)
+    if resume and bench.checkpoint.exists():
+        bench.stages = json.loads(bench.checkpoint.read_text())
     day = [START + dt.timedelta(days=i) for i in range(days)]
     half = days // 2
     as_of = day[-2]
@@ -390,6 +415,8 @@ def run(args: argparse.Namespace) -> int:
         stamp_file.write_text(json.dumps({**stamp, "stage": rec}, indent=1))
 
     def dagster_run(name: str, title: str, job: str, first: dt.date, last: dt.date) -> bool:
+        if bench.done(name):
+            return True
         spec = {"job": job, "first": first.isoformat(), "last": last.isoformat()}
         return bench.python_stage(name, f"{title} ({first} … {last})", "run", spec)["ok"]
 
@@ -408,17 +435,17 @@ def run(args: argparse.Namespace) -> int:
             return finish(args, bench, label, lines, persons, days, work, failed=name)
 
     inputs = str(work / "inputs")
-    bench.python_stage(
+    bench.done("inputs") or bench.python_stage(
         "inputs",
         "peer inputs: staging.orders and the as-of identity, 360, RFM as Parquet (setup, untimed)",
         "inputs",
         {"warehouse": warehouse, "inputs": inputs, "as_of": as_of.isoformat()},
     )
-    if not args.skip_peer:
+    if not args.skip_peer and not bench.done("peer"):
         bench.python_stage(
             "peer", "peer (a): pandas + lifetimes notebook", "peer", {"inputs": inputs, "as_of": as_of.isoformat()}
         )
-    bench.python_stage(
+    bench.done("floor") or bench.python_stage(
         "floor",
         "floor (b): hand-written DuckDB SQL, customer summary + RFM",
         "floor",
@@ -426,7 +453,7 @@ def run(args: argparse.Namespace) -> int:
     )
     if not dagster_run("nightly_b", f"nightly run, day {days} (history {days} days)", "daily", day[-1], day[-1]):
         return finish(args, bench, label, lines, persons, days, work, failed="nightly_b")
-    if not args.skip_clv:
+    if not args.skip_clv and not bench.done("clv"):
         bench.stage(
             "clv",
             f"CLV benchmark (bench/clv_bench.py) at {persons:,} customers",
@@ -670,6 +697,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--defects", type=float, default=0.0, help="planted defect share (default 0: clean data)")
     parser.add_argument("--work", type=Path, default=None, help="work folder (default bench/work/<scale>)")
     parser.add_argument("--reuse-data", action="store_true", help="keep landing data generated with the same params")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue a run in the same --work folder: keep its warehouse and skip the stages it finished "
+        "(its stages.json); implies --reuse-data",
+    )
     parser.add_argument("--skip-peer", action="store_true", help="leave out the pandas + lifetimes peer")
     parser.add_argument("--skip-clv", action="store_true", help="leave out the CLV benchmark section")
     parser.add_argument("--progress", type=float, default=30.0, help="seconds between progress lines")
@@ -678,6 +711,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--note", default="", help="free text stored in the results file (e.g. what code was measured)")
     args = parser.parse_args(argv)
+    args.reuse_data = args.reuse_data or args.resume
     if args.days < 8:
         parser.error("--days must be at least 8 (two ingest halves and two nightly runs)")
     return run(args)

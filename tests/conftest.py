@@ -114,7 +114,7 @@ _SHARED_FIXTURE_GROUPS = {
 #: scopes out in collection order, so a long module collected last (test_spark_parity sorts
 #: late) would run alone at the end while the other worker idles. Scopes not named keep their
 #: order after these. Refresh from `pytest --durations=0` when a module's cost changes a lot.
-_LONGEST_FIRST = ("test_spark_parity", "demo_pipeline", "cli_backfill")
+_LONGEST_FIRST = ("test_spark_parity", "demo_pipeline", "cli_backfill", "test_bench")
 
 
 def _scope(nodeid: str) -> str:

@@ -1,0 +1,35 @@
+"""`make bench` end to end at a tiny scale: every stage runs in its own process, the results
+file has each stage and the core ratio, and `--resume` continues a run that was cut short
+(a 100M run outlasts a working session) by skipping the stages it finished."""
+
+import json
+
+from bench import pipeline_bench as pb
+
+
+def test_a_tiny_bench_runs_and_resumes_where_it_stopped(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(pb, "RESULTS", tmp_path / "results")
+    work = tmp_path / "work"
+    args = ["--scale", "3000", "--days", "10", "--work", str(work), "--skip-peer", "--skip-clv", "--progress", "600"]
+    assert pb.main(args) == 0
+    (first,) = (tmp_path / "results").glob("pipeline_*.json")
+    record = json.loads(first.read_text())
+    stages = ["generate", "ingest_a", "marts_a", "nightly_a", "ingest_b", "marts", "exports", "inputs", "floor"]
+    assert [s for s in stages if not record["stages"][s]["ok"]] == []
+    assert record["failed_stage"] is None and record["ratios"]["core_over_floor"] > 0
+    first.unlink()
+
+    # cut short after ingest_b: the checkpoint holds what was finished, the warehouse what it wrote
+    checkpoint = json.loads((work / "stages.json").read_text())
+    kept = ["generate", "ingest_a", "marts_a", "nightly_a", "ingest_b"]
+    (work / "stages.json").write_text(json.dumps({k: checkpoint[k] for k in kept}))
+    capsys.readouterr()
+    assert pb.main([*args, "--resume"]) == 0
+    shown = capsys.readouterr().out
+    assert all(f"== {s}: done by an earlier invocation" in shown for s in kept[1:])
+    assert all(f"== {s}: " in shown and f"== {s}: done" not in shown for s in ("marts", "exports", "floor"))
+    (second,) = (tmp_path / "results").glob("pipeline_*.json")
+    resumed = json.loads(second.read_text())
+    assert resumed["failed_stage"] is None
+    assert resumed["stages"]["ingest_a"] == checkpoint["ingest_a"]  # the earlier measurement is kept
+    assert resumed["stages"]["marts"]["ok"] and resumed["stages"]["marts"] != checkpoint["marts"]
