@@ -45,6 +45,9 @@ from quality.router import (
 
 log = logging.getLogger(__name__)
 
+#: Rows of a Parquet file converted at a time when its day is spilled in key chunks.
+SPILL_PIECE_ROWS = 250_000
+
 #: The order rows are written in, whether a batch was routed whole or in chunks.
 LINE_ORDER = ("_partition_date", "_source_file", "_source_line")
 
@@ -276,8 +279,8 @@ def read_day(
     sink: Callable[[pd.DataFrame], None] | None = None,
 ) -> tuple[str, pd.DataFrame, pd.DataFrame, list[RejectedFile], int]:
     """(status, rows, malformed, rejected files, files read) for one landing day. With `sink`,
-    each file's rows go to it as they are read and `rows` comes back empty: a day too big
-    to hold is spilled file by file."""
+    each file's rows go to it as they are read (a Parquet file's in slices of
+    `SPILL_PIECE_ROWS`) and `rows` comes back empty: a day too big to hold is spilled."""
     folder = landing.day_dir(landing_root, contract.name, day)
     files = landing.data_files(folder)
     manifest = landing.read_manifest(folder) if folder.exists() else None
@@ -304,23 +307,23 @@ def read_day(
     for path in files:
         source = f"{contract.name}/{day}/{path.name}"
         try:
-            rows = read_file(path, contract, manifest.get(path.name), source)
+            rows = read_file(path, contract, manifest.get(path.name), source, SPILL_PIECE_ROWS if sink else None)
         except FileRejected as err:
             log.warning("%s: rejected %s (%s)", source, err.reason, err.detail)
             rejected.append(reject_file(landing_root, contract.name, day, path, err, run_id))
             continue
-        frame = rows.frame
-        frame["_source_file"] = source
         files_read += 1
-        if sink is None:
-            frames.append(frame)
-        else:
-            sink(frame)
+        for frame in rows.frames():
+            frame["_source_file"] = source
+            if sink is None:
+                frames.append(frame)
+            else:
+                sink(frame)
         if rows.malformed:
             bad.append(
                 pd.DataFrame(rows.malformed, columns=["_source_line", "_raw", "detail"]).assign(_source_file=source)
             )
-        del frame, rows  # a spilled file's rows are not held while the next is read
+        rows = frame = None  # a spilled file's rows are not held while the next is read
     rows_frame = pd.concat(frames, ignore_index=True) if frames else empty
     bad_frame = pd.concat(bad, ignore_index=True) if bad else empty
     rejected.sort(key=lambda r: r.file_name)

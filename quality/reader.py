@@ -23,6 +23,7 @@ import csv
 import hashlib
 import io
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,10 +61,25 @@ class FileRows:
     encoding: str
     frame: pd.DataFrame  # contract columns (str) + _source_line (int) + _raw (str)
     malformed: list[tuple[int, str, str]] = field(default_factory=list)  # (line, raw, detail)
+    #: the frame in slices instead (a Parquet file read with `piece_rows`; `frame` is then empty)
+    pieces: Iterator[pd.DataFrame] | None = None
+    #: rows in `frame`, or in `pieces` altogether
+    data_rows: int = -1
+
+    def __post_init__(self) -> None:
+        if self.data_rows < 0:
+            self.data_rows = len(self.frame)
 
     @property
     def rows_read(self) -> int:
-        return len(self.frame) + len(self.malformed)
+        return self.data_rows + len(self.malformed)
+
+    def frames(self) -> Iterator[pd.DataFrame]:
+        """The rows, whole or slice by slice."""
+        if self.pieces is None:
+            yield self.frame
+        else:
+            yield from self.pieces
 
 
 def decode(data: bytes, declared: str | None = None) -> tuple[str, str]:
@@ -249,22 +265,40 @@ def _json_objects(columns: dict[str, pa.Array]) -> pa.Array:
     return pc.binary_join_element_wise(*pieces, '"}', "")
 
 
-def read_parquet_bytes(data: bytes, contract: FeedContract) -> pd.DataFrame:
+def _parquet_table(data: bytes, contract: FeedContract) -> pa.Table:
     try:
         table = pq.read_table(pa.BufferReader(data))
     except Exception as exc:  # pyarrow raises several types for corrupt files
         raise FileRejected(reasons.UNREADABLE_FILE, f"not a readable Parquet file: {exc}") from exc
     check_header(table.column_names, contract)
+    return table
+
+
+def _parquet_frame(table: pa.Table, contract: FeedContract, first_row: int = 0) -> pd.DataFrame:
+    """Rows of a Parquet table (a slice starting at row `first_row` of its file) as the reader's frame."""
     names = contract.column_names
     text = {c: _arrow_to_strings(table.column(c)) for c in names}
     frame = pd.DataFrame({c: pd.Series(text[c], dtype="str") for c in names})
-    frame["_source_line"] = pd.Series(range(1, table.num_rows + 1), dtype="int64")
+    frame["_source_line"] = pd.Series(range(first_row + 1, first_row + table.num_rows + 1), dtype="int64")
     frame["_raw"] = pd.Series(_json_objects(text), dtype="str")
     return frame
 
 
-def read_file(path: Path, contract: FeedContract, entry: ManifestEntry | None, source_name: str) -> FileRows:
-    """Read one file; raise FileRejected with a reason code if it must not load."""
+def read_parquet_bytes(data: bytes, contract: FeedContract) -> pd.DataFrame:
+    return _parquet_frame(_parquet_table(data, contract), contract)
+
+
+def _parquet_slices(table: pa.Table, contract: FeedContract, piece_rows: int) -> Iterator[pd.DataFrame]:
+    for start in range(0, table.num_rows, piece_rows):
+        yield _parquet_frame(table.slice(start, piece_rows), contract, start)
+
+
+def read_file(
+    path: Path, contract: FeedContract, entry: ManifestEntry | None, source_name: str, piece_rows: int | None = None
+) -> FileRows:
+    """Read one file; raise FileRejected with a reason code if it must not load. With
+    `piece_rows`, a Parquet file's rows come as `pieces` of that many, converted one at a time
+    (the Arrow table is held, not the whole file as text); a CSV file is read whole."""
     path = Path(path)
     if entry is None:
         raise FileRejected(reasons.NOT_IN_MANIFEST, f"{path.name} is not listed in the day's manifest")
@@ -278,13 +312,19 @@ def read_file(path: Path, contract: FeedContract, entry: ManifestEntry | None, s
             f"sha256 {digest[:12]}… differs from manifest {entry.sha256[:12]}… ({len(data)} bytes on disk)",
         )
     if path.suffix.lower() == ".parquet":
-        frame, malformed, encoding = read_parquet_bytes(data, contract), [], "parquet"
+        table = _parquet_table(data, contract)
+        del data
+        if piece_rows and table.num_rows > piece_rows:
+            pieces = _parquet_slices(table, contract, piece_rows)
+            rows = FileRows(source_name, "parquet", pd.DataFrame(), [], pieces, table.num_rows)
+        else:
+            rows = FileRows(source_name, "parquet", _parquet_frame(table, contract))
     else:
         text, encoding = decode(data, entry.encoding)
         if "\x00" in text:
             raise FileRejected(reasons.ENCODING_ERROR, "NUL characters in text: binary or UTF-16 file")
         frame, malformed = read_csv_text(text, contract)
-    rows = FileRows(source_name, encoding, frame, malformed)
+        rows = FileRows(source_name, encoding, frame, malformed)
     if rows.rows_read != entry.rows:
         raise FileRejected(reasons.PARTIAL_FILE, f"{rows.rows_read} data rows read, manifest says {entry.rows}")
     return rows

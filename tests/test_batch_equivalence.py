@@ -4,9 +4,11 @@ give the same rows, because a day's fate may depend only on itself and earlier d
 import datetime as dt
 
 import pandas as pd
+import pytest
 
 from analytics import synth
 from pipelines.warehouse import Warehouse
+from quality import ingest
 from quality.contracts import FEEDS
 from quality.ingest import chunks, ensure_tables, ingest_batch, ingest_day
 from quality.router import RouteContext
@@ -81,16 +83,19 @@ def _load_days(landing, wh_path, days, max_rows):
         return out | {"log": Warehouse.sql_df(con, "SELECT * FROM meta.ingest_log ORDER BY ALL")}
 
 
-def test_a_big_day_in_key_chunks_equals_the_day_whole(tmp_path, caplog):
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_a_big_day_in_key_chunks_equals_the_day_whole(tmp_path, caplog, monkeypatch, fmt):
     """Sharded demo data (several files per feed and day) with planted defects: duplicates,
     conflicting versions, orphans, re-deliveries. Every day routed in key chunks of at most
-    ~40 rows gives the rows, reasons, counts and row order of the day routed whole."""
+    ~40 rows (Parquet files read in slices of 7) gives the rows, reasons, counts and row order
+    of the day routed whole."""
     import logging
     import shutil
 
+    monkeypatch.setattr(ingest, "SPILL_PIECE_ROWS", 7)
     landing = tmp_path / "landing"
     synth.generate(
-        landing, customers=360, days=8, seed=11, defects=0.08, start=START, log=lambda *a: None, shard_size=120
+        landing, customers=360, days=8, seed=11, defects=0.08, start=START, log=lambda *a: None, shard_size=120, fmt=fmt
     )
     shutil.copytree(landing, tmp_path / "landing2")
     days = [START + dt.timedelta(days=i) for i in range(8)]
