@@ -31,11 +31,9 @@ ROWS_BALANCE = "rows_balance"
 QUARANTINE_RATE = "quarantine_rate"
 GX_SUITE = "gx_suite"
 
-#: Days routed and written together (one transaction): bounds memory in long backfills.
+#: Days routed and written together (one transaction): bounds memory in long backfills, with
+#: the settings' `ingest_batch_rows` (a single day above it is routed in key chunks).
 BATCH_DAYS = 31
-#: ... and at most this many rows (declared by the manifests) per batch: ~2 GB of pandas frames.
-#: A single day above it is routed in key chunks of about this size (quality/ingest.py).
-BATCH_ROWS = 1_000_000
 
 
 def staging_key(feed: str) -> dg.AssetKey:
@@ -151,7 +149,7 @@ def build_ingest_asset(contract: FeedContract) -> dg.AssetsDefinition:
         )
         landing_root = Path(cfg.landing_path)
         rows = {d: landing.declared_rows(landing_root, feed, d.isoformat()) for d in days}
-        plan = chunks(days, BATCH_DAYS, rows, BATCH_ROWS)
+        plan = chunks(days, BATCH_DAYS, rows, cfg.ingest_batch_rows)
         with warehouse.connect() as con:
             ensure_tables(con, contract)
 
@@ -172,7 +170,7 @@ def build_ingest_asset(contract: FeedContract) -> dg.AssetsDefinition:
                     run_id=run_id,
                     speeder_seconds=cfg.speeder_seconds,
                     attention_answer=cfg.attention_check_answer,
-                    max_rows=BATCH_ROWS,
+                    max_rows=cfg.ingest_batch_rows,
                     on_clean=functools.partial(check, batch=batch, last=i == len(plan) - 1),
                 )
                 results += batch_results

@@ -325,7 +325,7 @@ def machine() -> dict[str, Any]:
 
 
 def prepare(
-    work: Path, landing: Path, keep_landing: bool, memory_limit: str = "", resume: bool = False
+    work: Path, landing: Path, keep_landing: bool, memory_limit: str = "", resume: bool = False, batch_rows: int = 0
 ) -> dict[str, str]:
     """A fresh warehouse and Dagster instance (landing kept when reused; everything kept when
     resuming); the child env."""
@@ -345,6 +345,7 @@ def prepare(
         f'landing_path: "{landing}"\n'
         f'partitions_start: "{START.isoformat()}"\n'
         + (f'duckdb_memory_limit: "{memory_limit}"\n' if memory_limit else "")
+        + (f"ingest_batch_rows: {batch_rows}\n" if batch_rows else "")
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("CRM_")}
     env.update(
@@ -389,7 +390,9 @@ def run(args: argparse.Namespace) -> int:
         flush=True,
     )
 
-    env = prepare(work, landing, keep_landing=reuse, memory_limit=args.memory_limit, resume=resume)
+    env = prepare(
+        work, landing, keep_landing=reuse, memory_limit=args.memory_limit, resume=resume, batch_rows=args.batch_rows
+    )
     bench = Bench(work, env, args.progress)
     if resume and bench.checkpoint.exists():
         bench.stages = json.loads(bench.checkpoint.read_text())
@@ -676,6 +679,8 @@ def finish(
         "work_dir": str(work),
         "code_dir": str(REPO),
         "note": args.note,
+        "memory_limit": args.memory_limit or None,
+        "ingest_batch_rows": args.batch_rows or None,
         "failed_stage": failed,
         "targets": TARGETS,
         **figures,
@@ -708,6 +713,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--progress", type=float, default=30.0, help="seconds between progress lines")
     parser.add_argument(
         "--memory-limit", default="", help="DuckDB memory limit of the pipeline's stages (e.g. 6GB; default DuckDB's)"
+    )
+    parser.add_argument(
+        "--batch-rows", type=int, default=0, help="ingest_batch_rows of the pipeline's stages (default the setting's)"
     )
     parser.add_argument("--note", default="", help="free text stored in the results file (e.g. what code was measured)")
     args = parser.parse_args(argv)

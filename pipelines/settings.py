@@ -50,6 +50,10 @@ class Settings:
     #: DuckDB's memory limit (e.g. "6GB"; empty: DuckDB's default, 80 % of RAM). Beyond it DuckDB
     #: spills to a temp folder beside the warehouse, so a big backfill stays within the budget.
     duckdb_memory_limit: str = ""
+    #: Rows (as the manifests declare them) that ingestion routes together in memory, about 2 GB
+    #: per million order lines: a batch of days ends before it, and a bigger day is routed in key
+    #: chunks of about this size. The rows loaded do not depend on it (tests/test_batch_equivalence.py).
+    ingest_batch_rows: int = 1_000_000
     #: Spark master URL (engine spark): "local[*]" on one machine, "spark://host:7077", "yarn", "k8s://…".
     spark_master: str = "local[*]"
     #: Where Spark keeps the tables (and, unless spark_conf names a metastore, its catalog): a path or
@@ -158,6 +162,7 @@ UNVERSIONED = frozenset(
         "warehouse_path",
         "engine",
         "duckdb_memory_limit",
+        "ingest_batch_rows",
         "spark_master",
         "spark_warehouse",
         "spark_conf",
@@ -248,6 +253,8 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
     dt.date.fromisoformat(settings.min_valid_date)
     if settings.engine not in ENGINES:
         raise ValueError(f"engine must be one of {ENGINES}, got {settings.engine!r}")
+    if not (isinstance(settings.ingest_batch_rows, int) and settings.ingest_batch_rows >= 1):
+        raise ValueError(f"ingest_batch_rows must be a whole number of rows, got {settings.ingest_batch_rows!r}")
     if not 0 <= settings.quarantine_ceiling <= 1:
         raise ValueError("quarantine_ceiling must be a share between 0 and 1")
     try:

@@ -161,6 +161,39 @@ def test_data_docs_hold_no_raw_personal_data(tmp_path):
         assert not any(value in p for p in pages), value
 
 
+def test_a_day_above_ingest_batch_rows_is_loaded_in_key_chunks_with_the_same_rows(tmp_path, caplog):
+    """`ingest_batch_rows` sizes what is routed in memory; a day above it is routed in key
+    chunks (the returned order line and its original may fall in different chunks) and loads
+    the same rows, passing the same checks."""
+    import logging
+
+    from assets.ingest import ingest_assets
+
+    _landing(tmp_path / "a" / "landing")
+    _landing(tmp_path / "b" / "landing")
+    whole, settings = _materialize(tmp_path / "a", assets=ingest_assets)
+    with caplog.at_level(logging.INFO, logger="quality.ingest"):
+        chunked, chunked_settings = _materialize(tmp_path / "b", {"ingest_batch_rows": 1}, assets=ingest_assets)
+    assert whole.success and chunked.success
+    assert "orders 2025-03-01: 4 declared rows, routed in 4 key chunks" in caplog.text
+    checks = {(e.asset_key.to_user_string(), e.check_name): e.passed for e in chunked.get_asset_check_evaluations()}
+    assert len(checks) == 3 * len(FEEDS) and all(checks.values()), checks
+    a, b = _snapshot(settings), _snapshot(chunked_settings)
+    assert set(a) == set(b)
+    for table in a:
+        pd.testing.assert_frame_equal(a[table], b[table], obj=table)
+
+
+@pytest.mark.parametrize("rows", [0, -5, "1M"])
+def test_ingest_batch_rows_must_be_a_number_of_rows(tmp_path, rows):
+    from pipelines.settings import load_settings
+
+    path = tmp_path / "s.yaml"
+    path.write_text(f"ingest_batch_rows: {rows}\n")
+    with pytest.raises(ValueError, match="ingest_batch_rows"):
+        load_settings(path)
+
+
 def test_blocking_check_failure_stops_the_marts(tmp_path):
     _landing(tmp_path / "landing")
     kit.write_day(
