@@ -43,7 +43,15 @@ def _errors(last):
 clv_asset = mart_asset(
     name="clv",
     tables=[
-        (CLV, Report(order_by=("clv_rank", "customer_key"), plot=charts.clv_distribution, extra=_tiers)),
+        (
+            CLV,
+            Report(
+                order_by=("clv_rank", "customer_key"),
+                plot=charts.clv_distribution,
+                extra=_tiers,
+                columns=("customer_key", "clv_model", "clv_tier"),
+            ),
+        ),
         (CLV_MODELS, Report(order_by=("model", "sample", "parameter"))),
         (CLV_VALIDATION, Report(order_by=("bucket_order",), plot=charts.clv_calibration, extra=_errors)),
         (CLV_TRACKING, Report(order_by=("holdout_day",), plot=charts.clv_tracking)),

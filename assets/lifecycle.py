@@ -22,7 +22,7 @@ lifecycle_asset = customer_mart(
     schema=LIFECYCLE,
     function=lifecycle,
     params="lifecycle",
-    report=Report(order_by=("stage_order", "customer_key"), plot=charts.lifecycle_funnel),
+    report=Report(order_by=("stage_order", "customer_key"), plot=charts.lifecycle_funnel, columns=("stage",)),
     group="lifecycle",
     description="Each customer's lifecycle stage (potential ... recovery) and the rule that decided it.",
 )

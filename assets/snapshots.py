@@ -128,6 +128,9 @@ class Report:
     columns: tuple[str, ...] = ()
 
 
+#: Key columns of the marts with a row per customer or lead: their Report must name `columns`.
+ENTITY_KEYS = ("customer_key", "lead_id")
+
 #: Rows of the last snapshot shown in the asset's metadata.
 PREVIEW_ROWS = 20
 
@@ -170,6 +173,12 @@ def mart_asset(
     which returns {table name: Ibis expression for the batch's dates}. `bookkeeping` tables
     (per as-of date, not assets) are returned by `compute` too and written in the same
     transaction as the marts."""
+    for schema, report in tables:
+        if (report.plot or report.extra) and not report.columns and set(ENTITY_KEYS) & set(schema.key):
+            raise ValueError(
+                f"{schema.table}: a snapshot per customer or lead has millions of rows at scale; "
+                "name the columns its plot and extra read (Report.columns)"
+            )
     dep_keys = [dg.AssetKey(d.split("/")) if isinstance(d, str) else dg.AssetKey(d.table.split(".")) for d in deps]
     specs = [
         dg.AssetSpec(

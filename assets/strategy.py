@@ -64,7 +64,12 @@ def _lists_summary(last):
 
 shopping_lists_asset = mart_asset(
     name="shopping_lists",
-    tables=[(SHOPPING_LISTS, Report(order_by=("customer_key", "item_rank"), extra=_lists_summary))],
+    tables=[
+        (
+            SHOPPING_LISTS,
+            Report(order_by=("customer_key", "item_rank"), extra=_lists_summary, columns=("customer_key", "item_type")),
+        )
+    ],
     deps=[CUSTOMER_IDENTITY, "staging/orders"],
     group="strategy",
     compute=_shopping,
@@ -79,7 +84,16 @@ def _prospects_summary(last):
 
 prospects_asset = mart_asset(
     name="prospects",
-    tables=[(PROSPECTS, Report(order_by=("priority", "lead_id"), extra=_prospects_summary))],
+    tables=[
+        (
+            PROSPECTS,
+            Report(
+                order_by=("priority", "lead_id"),
+                extra=_prospects_summary,
+                columns=("man_code", "man_label", "action"),
+            ),
+        )
+    ],
     deps=["staging/leads"],
     group="strategy",
     compute=lambda b: {

@@ -247,3 +247,20 @@ def test_a_mart_without_its_upstream_snapshot_fails_with_a_clear_message(tmp_pat
     assert not lonely.success
     failure = next(e for e in lonely.all_events if e.is_step_failure)
     assert "marts.customer_360 has no snapshot for 2025-03-02" in failure.event_specific_data.error.to_string()
+
+
+def test_a_per_customer_report_must_name_the_columns_its_summary_reads():
+    """A per-customer snapshot has millions of rows at scale: a plot or summary that loaded all
+    its columns cost gigabytes (prospects took 15 GB at 100M order lines)."""
+    from analytics.lifecycle import LIFECYCLE
+    from assets.snapshots import Report, mart_asset
+
+    with pytest.raises(ValueError, match="name the columns"):
+        mart_asset(
+            name="x",
+            tables=[(LIFECYCLE, Report(extra=lambda last: {}))],
+            deps=[],
+            group="g",
+            compute=lambda b: {},
+            description="",
+        )
