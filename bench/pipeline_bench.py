@@ -693,6 +693,27 @@ def finish(
     return 1 if failed else 0
 
 
+#: Every stage a full run has, in order (`--report-only` names the ones a cut-short run lacks).
+ALL_STAGES = ("generate", "ingest_a", "marts_a", "nightly_a", "ingest_b", "marts", "exports", "inputs", "floor")
+
+
+def report_only(args: argparse.Namespace) -> int:
+    """The results of the stages a run in `--work` finished (its stages.json), without running
+    anything: for a run cut short that will not be resumed."""
+    work = (args.work or WORK / scale_label(args.scale)).resolve()
+    bench = Bench(work, {}, args.progress)
+    stamp = work / "landing" / "bench_params.json"
+    if not (bench.checkpoint.exists() and stamp.exists()):
+        print(f"--report-only: {work} has no stages.json and landing/bench_params.json to report", file=sys.stderr)
+        return 2
+    params = json.loads(stamp.read_text())
+    bench.stages = {"generate": params["stage"], **json.loads(bench.checkpoint.read_text())}
+    missing = [n for n in ALL_STAGES if not (bench.stages.get(n) or {}).get("ok")]
+    failed = f"not run: {', '.join(missing)}" if missing else None
+    lines = params.get("order_lines_target") or args.scale
+    return finish(args, bench, scale_label(lines), lines, params["customers"], params["days"], work, failed=failed)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scale", type=parse_scale, default=parse_scale("1M"), help="order lines: 1M, 10M, 100M, N")
@@ -715,6 +736,11 @@ def main(argv: list[str] | None = None) -> int:
         "--memory-limit", default="", help="DuckDB memory limit of the pipeline's stages (e.g. 6GB; default DuckDB's)"
     )
     parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="write the results of the stages a run in --work finished (its stages.json), running nothing",
+    )
+    parser.add_argument(
         "--batch-rows", type=int, default=0, help="ingest_batch_rows of the pipeline's stages (default the setting's)"
     )
     parser.add_argument("--note", default="", help="free text stored in the results file (e.g. what code was measured)")
@@ -722,7 +748,7 @@ def main(argv: list[str] | None = None) -> int:
     args.reuse_data = args.reuse_data or args.resume
     if args.days < 8:
         parser.error("--days must be at least 8 (two ingest halves and two nightly runs)")
-    return run(args)
+    return report_only(args) if args.report_only else run(args)
 
 
 if __name__ == "__main__":

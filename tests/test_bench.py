@@ -33,3 +33,12 @@ def test_a_tiny_bench_runs_and_resumes_where_it_stopped(tmp_path, monkeypatch, c
     assert resumed["failed_stage"] is None
     assert resumed["stages"]["ingest_a"] == checkpoint["ingest_a"]  # the earlier measurement is kept
     assert resumed["stages"]["marts"]["ok"] and resumed["stages"]["marts"] != checkpoint["marts"]
+
+    # a run cut short and not resumed: its results from the checkpoint alone
+    second.unlink()
+    (work / "stages.json").write_text(json.dumps({k: checkpoint[k] for k in kept}))
+    assert pb.main([*args, "--report-only"]) == 1
+    (partial,) = (tmp_path / "results").glob("pipeline_*.json")
+    reported = json.loads(partial.read_text())
+    assert reported["failed_stage"] == "not run: marts, exports, inputs, floor"
+    assert reported["stages"]["ingest_b"] == checkpoint["ingest_b"] and "marts" not in reported
