@@ -1,10 +1,11 @@
-"""One feed, one business day: landing files → staging, quarantine, rejected.
+"""One feed, a run of business days: landing files → staging, quarantine, rejected.
 
-This is the ingestion use case without Dagster: the assets call `ingest_day` per
-partition and report what it returns. Its promise, checked again by the blocking
-asset checks: for every feed and day, rows read = clean + quarantined +
-deduplicated, and a rerun of the day leaves identical rows (the day's staging,
-quarantine and log rows are replaced in one transaction).
+This is the ingestion use case without Dagster: the assets call `ingest_batch` per batch of
+consecutive days (`chunks`) and report what it returns; a day too big for one batch is
+routed in key chunks (`can_chunk`). Its promise, checked again by the blocking asset
+checks: for every feed and day, rows read = clean + quarantined + deduplicated, and a rerun
+of the day leaves identical rows (the days' staging, quarantine and log rows are replaced
+in one transaction), however the days were batched or chunked.
 """
 
 from __future__ import annotations
