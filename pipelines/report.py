@@ -43,6 +43,9 @@ class Figure:
     table: str
     chart: Callable[[pd.DataFrame], Chart | None]
     caption: str
+    #: the columns the chart reads (empty: all). A snapshot per customer has millions of rows at
+    #: scale, and all its columns cost gigabytes: such a figure must name them (tests/test_report.py).
+    columns: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -59,7 +62,12 @@ SECTIONS: tuple[Section, ...] = (
         (
             Figure("marts.pareto", charts.pareto_curve, "Cumulative share of revenue and profit by customer share."),
             Figure("marts.pareto_groups", charts.value_groups, "Value groups: share of customers vs profit."),
-            Figure("marts.rfm_segments", charts.rfm_heatmap, "Customers per recency x frequency score cell."),
+            Figure(
+                "marts.rfm_segments",
+                charts.rfm_heatmap,
+                "Customers per recency x frequency score cell.",
+                ("as_of_date", "customer_key", "r_score", "f_score", "segment"),
+            ),
         ),
     ),
     Section(
@@ -71,7 +79,7 @@ SECTIONS: tuple[Section, ...] = (
         "Lifecycle",
         "Where customers are in their lifecycle, how they moved since the previous period, and cohort retention.",
         (
-            Figure("marts.lifecycle", charts.lifecycle_funnel, "Customers per lifecycle stage."),
+            Figure("marts.lifecycle", charts.lifecycle_funnel, "Customers per lifecycle stage.", ("stage",)),
             Figure(
                 "marts.segment_migration",
                 charts.lifecycle_migration_heatmap,
@@ -84,7 +92,7 @@ SECTIONS: tuple[Section, ...] = (
         "Customer lifetime value",
         "Model CLV and how well the model predicted the holdout period.",
         (
-            Figure("marts.clv", charts.clv_distribution, "Model CLV of the buying customers."),
+            Figure("marts.clv", charts.clv_distribution, "Model CLV of the buying customers.", ("clv_model",)),
             Figure("marts.clv_validation", charts.clv_calibration, "Calibration: holdout purchases by frequency."),
             Figure("marts.clv_tracking", charts.clv_tracking, "Cumulative repeat purchases over the holdout."),
         ),
@@ -118,11 +126,20 @@ def report_dates(con) -> list[dt.date]:
     return [pd.Timestamp(d).date() for d in frame.as_of_date]
 
 
-def _snapshot(con, table: str, as_of: dt.date) -> pd.DataFrame | None:
+def _snapshot(con, table: str, as_of: dt.date, columns: tuple[str, ...] = ()) -> pd.DataFrame | None:
     if not wh.exists(con, table):
         return None
-    frame = wh.sql_df(con, f"SELECT * FROM {table} WHERE as_of_date = ?", [as_of])
+    cols = ", ".join(wh.quote(con, c) for c in columns) or "*"
+    frame = wh.sql_df(con, f"SELECT {cols} FROM {table} WHERE as_of_date = ?", [as_of])
     return frame if len(frame) else None
+
+
+def _aggregate(con, table: str, as_of: dt.date, select: str) -> pd.Series | None:
+    """One row of aggregates over a snapshot (None without the table or the snapshot)."""
+    if not wh.exists(con, table):
+        return None
+    row = wh.sql_df(con, f"SELECT count(*) AS n, {select} FROM {table} WHERE as_of_date = ?", [as_of]).iloc[0]
+    return row if row["n"] else None
 
 
 def _quarantine(con, as_of: dt.date) -> pd.DataFrame:
@@ -157,19 +174,18 @@ def _balance(con, as_of: dt.date) -> pd.DataFrame:
 def _headline(con, as_of: dt.date) -> list[tuple[str, str]]:
     """A few figures for the top of the page, each only when its mart has the snapshot."""
     out: list[tuple[str, str]] = []
-    c360 = _snapshot(con, ANCHOR, as_of)
+    c360 = _aggregate(con, ANCHOR, as_of, "CAST(sum(net_monetary_12m) AS DOUBLE) AS revenue")
     if c360 is not None:
-        out.append(("customers", f"{len(c360):,}"))
-        if "net_monetary_12m" in c360:
-            out.append(("net revenue, last 12 months", f"{c360.net_monetary_12m.astype(float).sum():,.0f}"))
+        out.append(("customers", f"{int(c360['n']):,}"))
+        out.append(("net revenue, last 12 months", f"{float(c360['revenue'] or 0):,.0f}"))
     pareto = _snapshot(con, "marts.pareto", as_of)
     if pareto is not None:
         revenue = pareto[pareto.measure == pareto.measure.iloc[0]].top20_value_share.dropna()
         if len(revenue):
             out.append((f"{pareto.measure.iloc[0]} held by the top 20 % of customers", f"{float(revenue.iloc[0]):.0%}"))
-    clv = _snapshot(con, "marts.clv", as_of)
-    if clv is not None and clv.clv_model.notna().any():
-        out.append(("mean model CLV", f"{clv.clv_model.astype(float).mean():,.0f}"))
+    clv = _aggregate(con, "marts.clv", as_of, "CAST(avg(clv_model) AS DOUBLE) AS mean_clv")
+    if clv is not None and pd.notna(clv["mean_clv"]):
+        out.append(("mean model CLV", f"{float(clv['mean_clv']):,.0f}"))
     nps = _snapshot(con, "marts.nps", as_of)
     if nps is not None:
         overall = nps[(nps.wave == "all") & (nps.segment_type == "all")]
@@ -210,7 +226,7 @@ def render(con, as_of: dt.date, settings_version: str = "", log: Callable[[str],
         anchor = section.title.lower().replace(" ", "-")
         body.append(f'<section id="{anchor}"><h2>{html.escape(section.title)}</h2><p>{html.escape(section.intro)}</p>')
         for fig in section.figures:
-            frame = _snapshot(con, fig.table, as_of)
+            frame = _snapshot(con, fig.table, as_of, fig.columns)
             chart = fig.chart(frame) if frame is not None else None
             if chart is None:
                 missing.append(fig.table)
