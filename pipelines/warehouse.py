@@ -393,8 +393,12 @@ class Spool:
     def __enter__(self) -> Spool:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def close(self) -> None:
+        """Drop the temporary table."""
         Warehouse._raw(self.con).execute(f"DROP TABLE IF EXISTS {_q(self.name)}")
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 def can_spool(con: ibis.BaseBackend) -> bool:

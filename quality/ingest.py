@@ -528,7 +528,7 @@ class _Outputs:
 
     def close(self) -> None:
         for spool in self.spools or ():
-            spool.__exit__(None, None, None)
+            spool.close()
 
 
 def ingest_batch(
