@@ -5,11 +5,13 @@ let through, so a router bug cannot reach the marts unnoticed."""
 from __future__ import annotations
 
 import datetime as dt
+import gc
 
 import pandas as pd
 import pytest
 
 from pipelines.warehouse import Warehouse
+from quality import suites
 from quality.contracts import FEEDS
 from quality.ingest import ensure_tables, ingest_day
 from quality.router import RouteContext
@@ -78,3 +80,24 @@ def test_a_run_validated_batch_by_batch_fails_when_any_batch_fails(clean_orders)
     assert not run.success and run.failed == first.failed and run.evaluated == second.evaluated
     assert SuiteOutcome.combine([second, second]).success
     assert SuiteOutcome.combine([]).success
+
+
+def _frames_alive() -> int:
+    return sum(isinstance(o, pd.DataFrame) for o in gc.get_objects())
+
+
+@pytest.mark.parametrize("collect_rows", [1, 10**9])
+def test_a_big_validated_frame_is_freed_when_validation_ends(clean_orders, monkeypatch, collect_rows):
+    """GX's context holds the frames it validates in reference cycles; with Python's automatic
+    collection off (as between its rare full collections), a frame of COLLECT_ROWS or more is
+    still freed by the time `validate` returns, and a smaller one is left to Python."""
+    monkeypatch.setattr(suites, "COLLECT_ROWS", collect_rows)
+    gc.collect()
+    gc.disable()
+    try:
+        before = _frames_alive()
+        assert validate(clean_orders.copy(), FEEDS["orders"]).success
+        left = _frames_alive() - before
+    finally:
+        gc.enable()
+    assert (left == 0) if collect_rows == 1 else (left > 0)
