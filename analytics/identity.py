@@ -162,6 +162,13 @@ class Scratch:
         self.names.append(name)
         return self.con.create_table(name, expr, temp=True)
 
+    def drop(self, table: ir.Table) -> None:
+        """Drop one kept table before the others (one superseded by a newer round)."""
+        name = table.get_name()
+        if name in self.names:
+            self.names.remove(name)
+            self.con.drop_table(name, force=True)
+
     def __enter__(self) -> Scratch:
         return self
 
@@ -176,8 +183,12 @@ def _components(scratch: Scratch, records: ir.Table, links: ir.Table, max_rounds
 
     Label propagation: each record starts with its own label; each round every linking
     value takes the smallest label of its records and every record the smallest label
-    of its values. Rounds stop when nothing changes (at most the longest chain)."""
-    labels = scratch.keep(records.select("as_of_date", "customer_ref", label=records._anchor_order))
+    of its values. Rounds stop when nothing changes (at most the longest chain). Only the
+    records that have a link take part (a record without one is its own component: most
+    records, at scale), and each round's table is dropped once the next one exists."""
+    linked = links.select("as_of_date", "customer_ref").distinct()
+    start = records.join(linked, ["as_of_date", "customer_ref"])
+    labels = scratch.keep(start.select("as_of_date", "customer_ref", label=start._anchor_order))
     for _ in range(max_rounds):
         tagged = links.join(labels, ["as_of_date", "customer_ref"])
         by_value = tagged.group_by(["as_of_date", "rule", "value"]).aggregate(vlabel=tagged.label.min())
@@ -192,11 +203,14 @@ def _components(scratch: Scratch, records: ir.Table, links: ir.Table, max_rounds
                 _changed=joined.best.notnull() & (joined.best < joined.label),
             )
         )
-        changed = int(new._changed.sum().fill_null(0).execute())
-        labels = new.drop("_changed")
-        if changed == 0:
-            return labels
-    raise RuntimeError(f"identity resolution did not converge in {max_rounds} rounds; raise max_rounds")
+        scratch.drop(labels)
+        labels = new
+        if int(new._changed.sum().fill_null(0).execute()) == 0:
+            break
+    else:
+        raise RuntimeError(f"identity resolution did not converge in {max_rounds} rounds; raise max_rounds")
+    every = records.left_join(labels, ["as_of_date", "customer_ref"])
+    return every.select("as_of_date", "customer_ref", label=every.label.fill_null(every._anchor_order))
 
 
 def customer_key(anchor_ref: str, secret: bytes) -> str:
@@ -215,7 +229,13 @@ def customer_identity(
     if not secret:
         raise ValueError("the identity secret must not be empty")
     records = scratch.keep(
-        records.mutate(_anchor_order=records.signup_date.cast("string") + "|" + records.customer_ref)
+        records.select(
+            "as_of_date",
+            "customer_ref",
+            "source_system",
+            *params.rules,
+            _anchor_order=records.signup_date.cast("string") + "|" + records.customer_ref,
+        )
     )
     ids = scratch.keep(_identifiers(records, params))
     links = ids.filter(~ids.generic & (ids.shared > 1)).select("as_of_date", "customer_ref", "rule", "value")
