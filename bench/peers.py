@@ -259,10 +259,13 @@ def _segment_sql() -> str:
     )
 
 
-def sql_floor(warehouse: str, floor_db: Path, as_of: dt.date) -> dict[str, Any]:
+def sql_floor(warehouse: str, floor_db: Path, as_of: dt.date, memory_limit: str = "") -> dict[str, Any]:
+    """The floor's customer summary and RFM scores, timed, and checked against our marts.
+    `memory_limit` is the pipeline's (`--memory-limit`): the yardstick runs in the same budget."""
     floor_db.unlink(missing_ok=True)
     clock = _Clock()
-    con = duckdb.connect(str(floor_db), config={"autoload_known_extensions": False})
+    config = {"autoload_known_extensions": False, **({"memory_limit": memory_limit} if memory_limit else {})}
+    con = duckdb.connect(str(floor_db), config=config)
     try:
         con.execute("SET TimeZone = 'UTC'")
         con.execute(f"ATTACH '{warehouse}' AS wh (READ_ONLY)")
@@ -291,11 +294,13 @@ def sql_floor(warehouse: str, floor_db: Path, as_of: dt.date) -> dict[str, Any]:
             """
         ).fetchdf()
         customers = con.execute("SELECT count(*) FROM customer_summary").fetchone()[0]
+        budget = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
     finally:
         con.close()
     return {
         "phases": clock.phases,
         "total_s": total,
         "customers": int(customers),
+        "memory_limit": budget,
         "check_vs_marts": {k: (float(v) if v is not None else None) for k, v in check.iloc[0].items()},
     }

@@ -452,7 +452,12 @@ def run(args: argparse.Namespace) -> int:
         "floor",
         "floor (b): hand-written DuckDB SQL, customer summary + RFM",
         "floor",
-        {"warehouse": warehouse, "floor_db": str(work / "floor.duckdb"), "as_of": as_of.isoformat()},
+        {
+            "warehouse": warehouse,
+            "floor_db": str(work / "floor.duckdb"),
+            "as_of": as_of.isoformat(),
+            "memory_limit": args.memory_limit,
+        },
     )
     if not dagster_run("nightly_b", f"nightly run, day {days} (history {days} days)", "daily", day[-1], day[-1]):
         return finish(args, bench, label, lines, persons, days, work, failed="nightly_b")

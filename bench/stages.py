@@ -268,7 +268,9 @@ def _stage_peer(spec: dict, _: RssSampler) -> dict:
 def _stage_floor(spec: dict, _: RssSampler) -> dict:
     from bench.peers import sql_floor
 
-    return sql_floor(spec["warehouse"], Path(spec["floor_db"]), dt.date.fromisoformat(spec["as_of"]))
+    return sql_floor(
+        spec["warehouse"], Path(spec["floor_db"]), dt.date.fromisoformat(spec["as_of"]), spec.get("memory_limit", "")
+    )
 
 
 STAGES = {

@@ -11,12 +11,14 @@ def test_a_tiny_bench_runs_and_resumes_where_it_stopped(tmp_path, monkeypatch, c
     monkeypatch.setattr(pb, "RESULTS", tmp_path / "results")
     work = tmp_path / "work"
     args = ["--scale", "3000", "--days", "10", "--work", str(work), "--skip-peer", "--skip-clv", "--progress", "600"]
+    args += ["--memory-limit", "1GB"]
     assert pb.main(args) == 0
     (first,) = (tmp_path / "results").glob("pipeline_*.json")
     record = json.loads(first.read_text())
     stages = ["generate", "ingest_a", "marts_a", "nightly_a", "ingest_b", "marts", "exports", "inputs", "floor"]
     assert [s for s in stages if not record["stages"][s]["ok"]] == []
     assert record["failed_stage"] is None and record["ratios"]["core_over_floor"] > 0
+    assert record["stages"]["floor"]["result"]["memory_limit"] == "953.6 MiB"  # the floor in the same budget
     first.unlink()
 
     # cut short after ingest_b: the checkpoint holds what was finished, the warehouse what it wrote
