@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 import ibis
 import ibis.expr.types as ir
-import pandas as pd
+import pyarrow as pa
 
 from analytics.asof import known, newest
 from analytics.portable import strip
@@ -218,6 +218,21 @@ def customer_key(anchor_ref: str, secret: bytes) -> str:
     return hmac.new(secret, anchor_ref.encode("utf-8"), hashlib.sha256).hexdigest()[:KEY_LENGTH]
 
 
+#: Anchors hashed per slice: only a slice's anchors exist as Python strings at once.
+KEY_SLICE = 500_000
+
+
+def customer_keys(anchors: pa.ChunkedArray, secret: bytes) -> pa.Table:
+    """(anchor_ref, customer_key) for distinct anchors, as Arrow: at 100M order lines there are
+    16.6M anchors, and two Python strings per anchor in a pandas frame held ~3 GB."""
+    anchors = anchors.cast(pa.string())
+    keys = [
+        pa.array([customer_key(a, secret) for a in anchors.slice(start, KEY_SLICE).to_pylist()], pa.string())
+        for start in range(0, len(anchors), KEY_SLICE)
+    ]
+    return pa.table({"anchor_ref": anchors, "customer_key": pa.chunked_array(keys, pa.string())})
+
+
 def customer_identity(
     scratch: Scratch, records: ir.Table, params: IdentityParams, secret: bytes, *, settings_version: str = ""
 ) -> ir.Table:
@@ -242,11 +257,7 @@ def customer_identity(
     labels = _components(scratch, records, links, params.max_rounds)
     labels = labels.mutate(anchor_ref=labels.label.substr(11)).drop("label")  # after "YYYY-MM-DD|"
 
-    anchors = labels.select("anchor_ref").distinct().to_pyarrow().column("anchor_ref").to_pylist()
-    keys = ibis.memtable(
-        pd.DataFrame({"anchor_ref": anchors, "customer_key": [customer_key(a, secret) for a in anchors]}),
-        schema={"anchor_ref": "string", "customer_key": "string"},
-    )
+    keys = ibis.memtable(customer_keys(labels.select("anchor_ref").distinct().to_pyarrow()["anchor_ref"], secret))
     labels = labels.join(keys, "anchor_ref")
     size = labels.count().over(group_by=[labels.as_of_date, labels.anchor_ref])
     labels = labels.mutate(records_in_customer=size)
