@@ -5,8 +5,10 @@ import datetime as dt
 import re
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 
+from analytics import identity
 from analytics.identity import (
     CUSTOMER_IDENTITY,
     IdentityParams,
@@ -14,6 +16,7 @@ from analytics.identity import (
     current_records,
     customer_identity,
     customer_key,
+    customer_keys,
 )
 
 SECRET = b"test-secret"
@@ -161,6 +164,16 @@ def test_secret_is_required_and_changes_every_key(con):
         resolve(con, rows, secret=b"")
     with pytest.raises(ValueError, match="rules"):
         IdentityParams(rules=("name",))
+
+
+def test_keys_hashed_in_slices_equal_keys_hashed_one_by_one(monkeypatch):
+    monkeypatch.setattr(identity, "KEY_SLICE", 2)
+    anchors = pa.chunked_array([["r1", "r2", "r3"], ["r4", "r5"]])
+    table = customer_keys(anchors, SECRET)
+    assert table.column("anchor_ref").to_pylist() == ["r1", "r2", "r3", "r4", "r5"]
+    assert table.column("customer_key").to_pylist() == [customer_key(f"r{i}", SECRET) for i in range(1, 6)]
+    empty = customer_keys(pa.chunked_array([], pa.string()), SECRET)
+    assert empty.num_rows == 0 and empty.schema.types == [pa.string(), pa.string()]
 
 
 # --- demo data: planted duplicates merged, nothing else -------------------------------------
