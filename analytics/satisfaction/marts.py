@@ -705,7 +705,7 @@ class _Fit:
 
 
 def _fingerprint(frame: pd.DataFrame, columns: Sequence[str]) -> str:
-    ordered = frame.sort_values("response_id")[list(columns)]
+    ordered = frame[list(columns)].sort_values("response_id")  # columns first: a copy of fewer
     digest = hashlib.sha1(pd.util.hash_pandas_object(ordered, index=False).to_numpy().tobytes())
     return f"{len(ordered)}:{digest.hexdigest()}"
 
@@ -718,7 +718,9 @@ def _fit(frame: pd.DataFrame, params: SatisfactionParams) -> _Fit:
     """Fit on the responses in response_id order: the seeded bootstrap draws row positions, so
     the order a query happened to return (DuckDB's is not fixed) must not move the intervals."""
     spec = params.spec
-    data = _complete(frame, spec.items).sort_values("response_id", kind="stable")
+    # only the columns the fit reads are copied (by dropna and the sort): at scale a copy of
+    # every column of millions of responses is gigabytes
+    data = _complete(frame[["response_id", *spec.items]], spec.items).sort_values("response_id", kind="stable")
     n = len(data)
     if n < params.min_responses:
         return _Fit(n, status="not_fitted")
@@ -753,7 +755,8 @@ def _index_rows(
     wave: str, frame: pd.DataFrame, fit: _Fit, weighting: str, survey_weights: str, params: SatisfactionParams
 ) -> list[dict]:
     spec = params.spec
-    data = _complete(frame, spec.items)
+    read = dict.fromkeys([*spec.items, "customer_key", "_weight", *(f"_seg_{s}" for s in params.segments)])
+    data = _complete(frame[list(read)], spec.items)  # the columns read, not copies of every one
     lo, hi = params.scale
     z = z_value(params.confidence)
     rows = []
@@ -973,7 +976,10 @@ def python_marts(
                     cache.put(f"{fit_params}|{key}", fits[key])
         return fits[key]
 
-    for as_of, day in responses.groupby("as_of_date", sort=True):
+    # one as-of date (every nightly run) is the whole frame: groupby would copy it, millions of rows at scale
+    dates = responses.as_of_date.unique()
+    days = [(dates[0], responses)] if len(dates) == 1 else responses.groupby("as_of_date", sort=True)
+    for as_of, day in days:
         waves = [(str(w), part) for w, part in day.groupby("wave", sort=True)] + [(ALL_WAVES, day)]
         pooled = fitted(day)
         pop_day = population[population.as_of_date == as_of]
