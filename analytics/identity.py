@@ -184,8 +184,8 @@ def _components(scratch: Scratch, records: ir.Table, links: ir.Table, max_rounds
     Label propagation: each record starts with its own label; each round every linking
     value takes the smallest label of its records and every record the smallest label
     of its values. Rounds stop when nothing changes (at most the longest chain). Only the
-    records that have a link take part (a record without one is its own component: most
-    records, at scale), and each round's table is dropped once the next one exists."""
+    records that have a link take part (a record without one is its own component), and each
+    round's table is dropped once the next one exists."""
     linked = links.select("as_of_date", "customer_ref").distinct()
     start = records.join(linked, ["as_of_date", "customer_ref"])
     labels = scratch.keep(start.select("as_of_date", "customer_ref", label=start._anchor_order))
