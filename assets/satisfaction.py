@@ -22,6 +22,7 @@ from analytics.satisfaction.marts import (
 )
 from assets.reporting import markdown
 from assets.snapshots import Batch, Report, mart_asset
+from pipelines import warehouse as wh
 
 
 def _satisfaction(b: Batch):
@@ -37,6 +38,7 @@ def _satisfaction(b: Batch):
         log=b.log,
         keep=b.scratch.keep,
         cache=FitCache(b.settings.fit_cache_root),
+        in_pandas=lambda: wh.memory_lent(b.con, b.settings.duckdb_memory_limit),
     )
 
 

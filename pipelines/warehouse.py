@@ -420,6 +420,27 @@ def engine(con: ibis.BaseBackend) -> type[Warehouse]:
     return Warehouse
 
 
+#: DuckDB's budget while a step works in pandas (`memory_lent`).
+LENT_MEMORY_LIMIT = "512MB"
+
+
+@contextlib.contextmanager
+def memory_lent(con: ibis.BaseBackend, restore: str = "") -> Iterator[None]:
+    """Shrink DuckDB's memory budget while the caller works in pandas, then set it back to
+    `restore` (the configured `duckdb_memory_limit`; empty: DuckDB's default). DuckDB keeps
+    its buffer pool full up to the budget; a lower limit evicts cached pages (temporary tables
+    spill) and hands the memory back: at 100M order lines the satisfaction step's PLS fits
+    peaked at 8.7 GB under a 4 GB budget, 7.1 GB with it lent. A no-op on Spark."""
+    if engine(con) is not Warehouse:
+        yield
+        return
+    con.raw_sql(f"SET memory_limit = '{LENT_MEMORY_LIMIT}'")
+    try:
+        yield
+    finally:
+        con.raw_sql(f"SET memory_limit = '{restore}'" if restore else "RESET memory_limit")
+
+
 def quote(con: ibis.BaseBackend, identifier: str) -> str:
     return engine(con).quote(identifier)
 

@@ -68,11 +68,13 @@ nightly run refits only the waves whose responses changed (and the pooled set).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import math
 import warnings
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -1033,10 +1035,12 @@ def satisfaction_marts(
     log: Callable[[str], None] = lambda _: None,
     keep: Callable[[ir.Table], ir.Table] = lambda t: t,
     cache: FitCache | None = None,
+    in_pandas: Callable[[], AbstractContextManager] = contextlib.nullcontext,
 ) -> dict[str, ir.Table]:
     """All ten satisfaction marts for the as-of dates of `as_of` ({table name: expression}).
     `keep` materializes the classified responses once (e.g. Scratch.keep) for the many
-    queries that read them."""
+    queries that read them; the PLS fits run inside `in_pandas()` (e.g. the engine lending
+    its memory to pandas meanwhile)."""
     responses = keep(survey_responses(surveys, identity, c360, as_of, params))
     kept = responses.filter(~responses.excluded)
     spec = params.spec
@@ -1056,7 +1060,8 @@ def satisfaction_marts(
     )
     frame = execute(kept.select(columns))
     population = execute(frame_population(c360, responses, params))
-    py = python_marts(frame, population, params, settings_version, log, cache)
+    with in_pandas():
+        py = python_marts(frame, population, params, settings_version, log, cache)
     return {
         SURVEY_EXCLUSIONS.table: survey_exclusions(responses, settings_version),
         **survey_measures(kept, params, settings_version),
