@@ -139,11 +139,6 @@ def _count(con, schema: MartSchema, day: dt.date) -> int:
     return int(wh.sql_df(con, f"SELECT count(*) AS n FROM {schema.table} WHERE as_of_date = ?", [day])["n"].iloc[0])
 
 
-def _last_snapshot(con, schema: MartSchema, day: dt.date, columns: Sequence[str] = ()) -> pd.DataFrame:
-    cols = ", ".join(wh.quote(con, c) for c in columns) or "*"
-    return wh.sql_df(con, f"SELECT {cols} FROM {schema.table} WHERE as_of_date = ?", [day])
-
-
 def _preview(con, schema: MartSchema, day: dt.date, report: Report, rows: int) -> dg.MetadataValue:
     """The first PREVIEW_ROWS rows in the report's order, sorted and cut by the engine (plain
     SQL: Ibis' conversion of a result to pandas is far slower on millions of rows)."""
@@ -249,7 +244,7 @@ def mart_asset(
                     "preview": _preview(con, schema, days[-1], report, rows),
                 }
                 if rows and (report.plot is not None or report.extra is not None):
-                    last = _last_snapshot(con, schema, days[-1], report.columns)
+                    last = wh.snapshot_df(con, schema.table, days[-1], report.columns)
                     if report.plot is not None:
                         chart = report.plot(last)
                         if chart is not None:

@@ -129,8 +129,7 @@ def report_dates(con) -> list[dt.date]:
 def _snapshot(con, table: str, as_of: dt.date, columns: tuple[str, ...] = ()) -> pd.DataFrame | None:
     if not wh.exists(con, table):
         return None
-    cols = ", ".join(wh.quote(con, c) for c in columns) or "*"
-    frame = wh.sql_df(con, f"SELECT {cols} FROM {table} WHERE as_of_date = ?", [as_of])
+    frame = wh.snapshot_df(con, table, as_of, columns)
     return frame if len(frame) else None
 
 

@@ -22,6 +22,7 @@ DuckDB facts this module encodes (see shared/docs/DESIGN.md):
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import logging
 import os
 import time
@@ -439,6 +440,13 @@ def memory_lent(con: ibis.BaseBackend, restore: str = "") -> Iterator[None]:
         yield
     finally:
         con.raw_sql(f"SET memory_limit = '{restore}'" if restore else "RESET memory_limit")
+
+
+def snapshot_df(con: ibis.BaseBackend, table: str, day: dt.date, columns: Sequence[str] = ()) -> pd.DataFrame:
+    """One as-of date of a mart, only `columns` when given (all when empty): a snapshot per
+    customer has millions of rows at scale, and every column of it costs gigabytes."""
+    cols = ", ".join(quote(con, c) for c in columns) or "*"
+    return sql_df(con, f"SELECT {cols} FROM {table} WHERE as_of_date = ?", [day])
 
 
 def quote(con: ibis.BaseBackend, identifier: str) -> str:

@@ -154,6 +154,7 @@ def test_the_quarantine_chart_is_none_without_rows_and_a_png_with_some():
 def test_figures_of_per_customer_marts_read_only_the_columns_they_draw():
     """A snapshot per customer has millions of rows at scale: reading all its columns for one
     chart took the report to 19 GB at 100M order lines."""
+    from assets.snapshots import ENTITY_KEYS
     from pipelines.definitions import ALL_ASSETS
 
     grain = {
@@ -163,6 +164,6 @@ def test_figures_of_per_customer_marts_read_only_the_columns_they_draw():
         for spec in asset.specs
     }
     figures = [f for s in SECTIONS for f in s.figures]
-    per_customer = [f.table for f in figures if "customer_key" in grain[f.table] or "lead_id" in grain[f.table]]
+    per_customer = [f.table for f in figures if any(k in grain[f.table] for k in ENTITY_KEYS)]
     assert {"marts.rfm_segments", "marts.lifecycle", "marts.clv"} <= set(per_customer)
     assert [f.table for f in figures if f.table in per_customer and not f.columns] == []
