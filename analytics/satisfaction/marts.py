@@ -706,28 +706,49 @@ class _Fit:
     status: str = "ok"
 
 
+def _complete_rows(frame: pd.DataFrame, items: Sequence[str]) -> np.ndarray:
+    """Positions of the rows with every item answered (column by column: no copy of the items)."""
+    ok = np.ones(len(frame), dtype=bool)
+    for item in items:
+        ok &= frame[item].notna().to_numpy()
+    return np.flatnonzero(ok)
+
+
+def _by_response_id(frame: pd.DataFrame, positions: np.ndarray) -> np.ndarray:
+    """`positions` in response_id order (ids are unique in a snapshot's responses)."""
+    return positions[frame.response_id.iloc[positions].argsort(kind="stable").to_numpy()]
+
+
+def _item_matrix(frame: pd.DataFrame, items: Sequence[str], positions: np.ndarray) -> np.ndarray:
+    """The items of the rows at `positions` as one float matrix, filled column by column: at
+    scale a frame of the items, its dropna, sort and astype would be four copies of it."""
+    out = np.empty((len(positions), len(items)))
+    for j, item in enumerate(items):
+        out[:, j] = frame[item].to_numpy()[positions]
+    return out
+
+
 def _fingerprint(frame: pd.DataFrame, columns: Sequence[str]) -> str:
-    ordered = frame[list(columns)].sort_values("response_id")  # columns first: a copy of fewer
-    digest = hashlib.sha1(pd.util.hash_pandas_object(ordered, index=False).to_numpy().tobytes())
-    return f"{len(ordered)}:{digest.hexdigest()}"
-
-
-def _complete(frame: pd.DataFrame, items: Sequence[str]) -> pd.DataFrame:
-    return frame.dropna(subset=list(items))
+    """The identity of a set of responses whatever order a query returned them in: per column,
+    the hashes of its values in response_id order."""
+    order = _by_response_id(frame, np.arange(len(frame)))
+    digest = hashlib.sha1()
+    for column in columns:
+        digest.update(pd.util.hash_pandas_object(frame[column], index=False).to_numpy()[order].tobytes())
+    return f"{len(frame)}:{digest.hexdigest()}"
 
 
 def _fit(frame: pd.DataFrame, params: SatisfactionParams) -> _Fit:
-    """Fit on the responses in response_id order: the seeded bootstrap draws row positions, so
-    the order a query happened to return (DuckDB's is not fixed) must not move the intervals."""
+    """Fit on the complete responses in response_id order: the seeded bootstrap draws row
+    positions, so the order a query happened to return (DuckDB's is not fixed) must not move
+    the intervals."""
     spec = params.spec
-    # only the columns the fit reads are copied (by dropna and the sort): at scale a copy of
-    # every column of millions of responses is gigabytes
-    data = _complete(frame[["response_id", *spec.items]], spec.items).sort_values("response_id", kind="stable")
-    n = len(data)
+    rows = _by_response_id(frame, _complete_rows(frame, spec.items))
+    n = len(rows)
     if n < params.min_responses:
         return _Fit(n, status="not_fitted")
     model = spec.model(params.scheme, consistent=params.consistent)
-    items = data[spec.items].astype(float)
+    items = pd.DataFrame(_item_matrix(frame, spec.items, rows), columns=spec.items, copy=False)
     with warnings.catch_warnings():
         # non-convergence and inadmissible PLSc solutions are reported in the marts instead
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -740,6 +761,9 @@ def _fit(frame: pd.DataFrame, params: SatisfactionParams) -> _Fit:
                 return _Fit(n, status="not_fitted")
         except np.linalg.LinAlgError:
             return _Fit(n, status="not_fitted")
+    # the marts read weights, paths and intervals, not the respondents' scores: a fit is held
+    # for the whole batch and pickled into the fit cache, and its scores are n x latents floats
+    model.scores_ = None
     return _Fit(n, model, "ok" if model.converged_ else "not_converged")
 
 
@@ -753,19 +777,41 @@ def _weighted_mean_se(scores: np.ndarray, weights: np.ndarray) -> tuple[float, f
     return mean, se
 
 
+def _segment_groups(frame: pd.DataFrame, rows: np.ndarray, params: SatisfactionParams) -> list[tuple]:
+    """(segment_type, segment, positions into `rows`) of 'all' and of every segment value, in
+    value order; positions, not frames: a copy of the responses per group adds up to a copy of
+    all of them per segment column."""
+    groups: list[tuple] = [("all", "all", np.arange(len(rows)))]
+    anonymous = frame.customer_key.isna().to_numpy()[rows]
+    for s in params.segments:
+        known_value = frame[f"_seg_{s}"].iloc[rows].astype("string").fillna("unknown").to_numpy(dtype=object)
+        codes, values = pd.factorize(np.where(anonymous, "anonymous", known_value), sort=True)
+        order = np.argsort(codes, kind="stable")  # each group's positions stay ascending
+        ends = np.cumsum(np.bincount(codes, minlength=len(values)))
+        groups += [
+            (s, str(v), order[end - size : end])
+            for v, end, size in zip(values, ends, np.diff(ends, prepend=0), strict=True)
+        ]
+    return groups
+
+
 def _index_rows(
-    wave: str, frame: pd.DataFrame, fit: _Fit, weighting: str, survey_weights: str, params: SatisfactionParams
+    wave: str,
+    frame: pd.DataFrame,
+    weight: np.ndarray,
+    fit: _Fit,
+    weighting: str,
+    survey_weights: str,
+    params: SatisfactionParams,
 ) -> list[dict]:
+    """Index rows of one wave (`frame`, `weight` per response) per latent and segment."""
     spec = params.spec
-    read = dict.fromkeys([*spec.items, "customer_key", "_weight", *(f"_seg_{s}" for s in params.segments)])
-    data = _complete(frame[list(read)], spec.items)  # the columns read, not copies of every one
+    answered = _complete_rows(frame, spec.items)
+    groups = _segment_groups(frame, answered, params)
+    weight = weight[answered]
     lo, hi = params.scale
     z = z_value(params.confidence)
     rows = []
-    groups = [("all", "all", data)]
-    for s in params.segments:
-        value = np.where(data.customer_key.isna(), "anonymous", data[f"_seg_{s}"].astype("string").fillna("unknown"))
-        groups += [(s, str(v), part) for v, part in data.groupby(value, sort=True)]
     for lv in spec.index_latents:
         w = None
         status = fit.status
@@ -773,27 +819,29 @@ def _index_rows(
             w = fit.model.unstandardised_weights(lv)
             if (w < 0).any():
                 status, w = "negative_weights", None
-        for seg_type, seg, part in groups:
+        scores = None
+        if w is not None:
+            x = _item_matrix(frame, list(w.index), answered)
+            scores = 100.0 * (x @ w.to_numpy() - lo * w.sum()) / ((hi - lo) * w.sum())
+        for seg_type, seg, at in groups:
             row = dict(
                 wave=wave,
                 latent=lv,
                 segment_type=seg_type,
                 segment=seg,
-                n=len(part),
+                n=len(at),
                 index=None,
                 se=None,
                 lower=None,
                 upper=None,
             )
             row_status = status
-            if w is not None and len(part):
-                items = list(w.index)
-                scores = 100.0 * (part[items].to_numpy(float) @ w.to_numpy() - lo * w.sum()) / ((hi - lo) * w.sum())
-                mean, se = _weighted_mean_se(scores, part["_weight"].to_numpy(float))
+            if scores is not None and len(at):
+                mean, se = _weighted_mean_se(scores[at], weight[at])
                 row.update(index=mean, se=se)
                 if math.isfinite(se):
                     row.update(lower=max(mean - z * se, 0.0), upper=min(mean + z * se, 100.0))
-                if len(part) < params.min_segment_responses:
+                if len(at) < params.min_segment_responses:
                     row_status = "small_sample"
             row.update(status=row_status, weighting=weighting, survey_weights=survey_weights, model=spec.name)
             rows.append(row)
@@ -982,25 +1030,28 @@ def python_marts(
     dates = responses.as_of_date.unique()
     days = [(dates[0], responses)] if len(dates) == 1 else responses.groupby("as_of_date", sort=True)
     for as_of, day in days:
-        waves = [(str(w), part) for w, part in day.groupby("wave", sort=True)] + [(ALL_WAVES, day)]
+        # one wave's responses are copied at a time (every wave at once would be another whole frame)
+        waves = [(str(w), at) for w, at in sorted(day.groupby("wave").indices.items())] + [(ALL_WAVES, None)]
         pooled = fitted(day)
         pop_day = population[population.as_of_date == as_of]
         rows_of: dict[str, list[dict]] = {k: [] for k in out}
-        for wave, part in waves:
+        for wave, at in waves:
+            part = day if at is None else day.take(at)
             cov, weights = _coverage_rows(wave, part, pop_day[pop_day.wave == wave], params)
             rows_of["coverage"] += cov
-            part = part.assign(_weight=1.0)
+            weight = np.ones(len(part))
             if params.post_stratify:
-                known_ = part.customer_key.notna()
+                known_ = part.customer_key.notna().to_numpy()
                 # every stratum with a respondent is in a cell with responses, hence has a weight
-                part.loc[known_, "_weight"] = part.loc[known_, "_stratum"].map(weights).astype(float)
+                weight[known_] = part._stratum[known_].map(weights).to_numpy(dtype=float)
             fit = fitted(part)
             index_fit = pooled if params.weights_from == "pooled" else fit
             which = "pooled over all waves" if params.weights_from == "pooled" or wave == ALL_WAVES else f"wave {wave}"
             weighting = f"{variant} from the fit on {which}"
-            rows_of["index"] += _index_rows(wave, part, index_fit, weighting, survey_weights, params)
+            rows_of["index"] += _index_rows(wave, part, weight, index_fit, weighting, survey_weights, params)
             rows_of["paths"] += _path_rows(wave, fit, part, params)
             rows_of["ipa"] += _ipa_rows(wave, part, params, log)
+            del part
         for k, rows in rows_of.items():
             out[k] += [dict(r, as_of_date=as_of, settings_version=settings_version) for r in rows]
     reused = f" ({cache.hits} from the fit cache)" if cache is not None and cache.hits else ""

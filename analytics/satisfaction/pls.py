@@ -101,6 +101,11 @@ which the block is refused as collinear: its weights are not identified, and the
 equations would lose more than 10 of their 16 digits."""
 
 
+#: Rows per product in `_covariance`: its weighted copy of the items is made a block at a
+#: time (at 4M respondents a copy of every row is ~0.5 GB per resample).
+COVARIANCE_CHUNK_ROWS = 1 << 18
+
+
 def _covariance(centred: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """Item covariance matrix (divisor n - 1) of the sample holding respondent i counts[i] times.
 
@@ -109,9 +114,15 @@ def _covariance(centred: np.ndarray, counts: np.ndarray) -> np.ndarray:
     mean differs from those by `shift`, taken out exactly.
     """
     n = counts.sum()
-    weighted = centred * counts[:, None]
-    shift = weighted.sum(axis=0) / n
-    return (centred.T @ weighted - n * np.outer(shift, shift)) / (n - 1)
+    p = centred.shape[1]
+    cross, total = np.zeros((p, p)), np.zeros(p)
+    for start in range(0, len(centred), COVARIANCE_CHUNK_ROWS):
+        block = centred[start : start + COVARIANCE_CHUNK_ROWS]
+        weighted = block * counts[start : start + COVARIANCE_CHUNK_ROWS, None]
+        cross += block.T @ weighted
+        total += weighted.sum(axis=0)
+    shift = total / n
+    return (cross - n * np.outer(shift, shift)) / (n - 1)
 
 
 def _has_constant_item(rows: np.ndarray) -> bool:
@@ -241,7 +252,7 @@ class PLSPathModel:
             raise TypeError("data must be a pandas DataFrame with one column per item")
         if absent := [i for i in self.items_ if i not in data.columns]:
             raise ValueError(f"data lacks the items {absent}")
-        frame = data[self.items_]
+        frame = data if list(data.columns) == self.items_ else data[self.items_]
         try:
             raw = frame.to_numpy(dtype=float)
         except (TypeError, ValueError) as error:
@@ -398,7 +409,8 @@ class PLSPathModel:
         ``admissible_`` says whether the corrected solution is a valid one."""
         raw, self.item_means_, self.item_sds_ = self._prepare(data)
         centred = raw - self.item_means_
-        s = self._standardise(_covariance(centred, np.ones(len(raw))))  # as for a resample that draws everyone once
+        del raw  # the centred items are all the fit and the bootstrap read: one n x p matrix, not two
+        s = self._standardise(_covariance(centred, np.ones(len(centred))))  # as for a resample that draws everyone once
         est = self._estimate(s)
         self.converged_, self.n_iter_ = est.converged, est.iterations
         if not est.converged:
@@ -406,9 +418,10 @@ class PLSPathModel:
                 f"PLS did not converge in {self.max_iter} iterations (tol {self.tol})", RuntimeWarning, stacklevel=2
             )
         self._weights = est.weights
-        self.n_obs_ = raw.shape[0]
-        x = centred / self.item_sds_ if self.scaled else centred
-        self.scores_ = pd.DataFrame(x @ self._weight_matrix(est.weights), index=data.index, columns=self.latent_)
+        self.n_obs_ = centred.shape[0]
+        w = self._weight_matrix(est.weights)
+        w = w / self.item_sds_[:, None] if self.scaled else w  # x W with x = centred / sds, without x
+        self.scores_ = pd.DataFrame(centred @ w, index=data.index, columns=self.latent_)
         res = self._results(s, est)
         paths, r2 = res.paths, res.r2
         self.rho_a_ = pd.Series(res.rho_a, index=self.latent_, dtype=float)
@@ -439,7 +452,7 @@ class PLSPathModel:
         self.total_effects_ = pd.DataFrame(
             np.linalg.inv(np.eye(k) - paths) - np.eye(k), index=self.latent_, columns=self.latent_
         )
-        self.bootstrap_ = self._bootstrap(raw, bootstrap, seed, confidence) if bootstrap > 0 else None
+        self.bootstrap_ = self._bootstrap(centred, bootstrap, seed, confidence) if bootstrap > 0 else None
         return self
 
     def _quality(self, s: np.ndarray) -> None:
@@ -462,14 +475,14 @@ class PLSPathModel:
         communality = float(np.mean(self.loadings_[multi] ** 2)) if multi else float("nan")
         self.gof_ = float(np.sqrt(communality * self.r2_.mean())) if len(self.r2_) else float("nan")
 
-    def _bootstrap(self, raw: np.ndarray, n_boot: int, seed: int, confidence: float) -> pd.DataFrame:
+    def _bootstrap(self, centred: np.ndarray, n_boot: int, seed: int, confidence: float) -> pd.DataFrame:
         """Percentile intervals of paths, weights, loadings and R2 over `n_boot` resamples; each
-        is fitted from its item covariance matrix, with every respondent weighted by how often
-        it was drawn."""
+        is fitted from its item covariance matrix (`centred`: the items minus their means), with
+        every respondent weighted by how often it was drawn."""
         if not 0 < confidence < 1:
             raise ValueError("confidence must be in (0, 1)")
         rng = np.random.default_rng(seed)
-        n = raw.shape[0]
+        n = centred.shape[0]
         labels = (
             [("path", f"{a} -> {b}") for a, b in self.inner]
             + [("weight", i) for i in self.items_]
@@ -477,7 +490,6 @@ class PLSPathModel:
             + [("r2", lv) for lv in self.r2_.index]
         )
         path_idx = [(self.latent_.index(a), self.latent_.index(b)) for a, b in self.inner]
-        centred = raw - self.item_means_
         tiny = 1e-8 * self.item_sds_**2  # above a constant item's variance, which is 0 up to rounding
         draws, failed, inadmissible = [], 0, 0
         for _ in range(n_boot):
@@ -485,7 +497,7 @@ class PLSPathModel:
             cov = _covariance(centred, counts)
             # a resample where an item is constant cannot be standardised; the drawn rows are
             # compared only when some item's variance is small enough to be that
-            if np.any(np.diag(cov) <= tiny) and _has_constant_item(raw[counts > 0]):
+            if np.any(np.diag(cov) <= tiny) and _has_constant_item(centred[counts > 0]):
                 failed += 1
                 continue
             s = self._standardise(cov)
