@@ -940,8 +940,7 @@ def _coverage_rows(
 ) -> tuple[list[dict], dict[str, float]]:
     """Coverage rows of one wave and the post-stratification weight per stratum."""
     pop = population.set_index("_stratum")["population"].astype(int)
-    identified = frame[frame.customer_key.notna()]
-    resp = identified.groupby("_stratum").size()
+    resp = frame.loc[frame.customer_key.notna(), "_stratum"].value_counts()  # one column, not a copy of the frame
     strata = sorted(set(pop.index) | set(resp.index))
     n_of = {s: int(resp.get(s, 0)) for s in strata}
     # a respondent outside the frame (signup after the wave) still belongs to it
