@@ -15,8 +15,9 @@ def test_a_tiny_bench_runs_and_resumes_where_it_stopped(tmp_path, monkeypatch, c
     assert pb.main(args) == 0
     (first,) = (tmp_path / "results").glob("pipeline_*.json")
     record = json.loads(first.read_text())
-    stages = ["generate", "ingest_a", "marts_a", "nightly_a", "ingest_b", "marts", "exports", "inputs", "floor"]
+    stages = ["generate", "ingest_a", "marts_a", "nightly_a", "ingest_b", "marts", "exports", "floor", "nightly_b"]
     assert [s for s in stages if not record["stages"][s]["ok"]] == []
+    assert "inputs" not in record["stages"]  # the peer's inputs: not built when the peer is skipped
     assert record["failed_stage"] is None and record["ratios"]["core_over_floor"] > 0
     assert record["stages"]["floor"]["result"]["memory_limit"] == "953.6 MiB"  # the floor in the same budget
     first.unlink()
@@ -42,5 +43,25 @@ def test_a_tiny_bench_runs_and_resumes_where_it_stopped(tmp_path, monkeypatch, c
     assert pb.main([*args, "--report-only"]) == 1
     (partial,) = (tmp_path / "results").glob("pipeline_*.json")
     reported = json.loads(partial.read_text())
-    assert reported["failed_stage"] == "not run: marts, exports, inputs, floor"
+    assert reported["failed_stage"] == "not run: marts, exports, floor"
     assert reported["stages"]["ingest_b"] == checkpoint["ingest_b"] and "marts" not in reported
+
+
+def test_skip_half_nightly_ingests_every_day_once(tmp_path, monkeypatch):
+    """Without marts_a / nightly_a, ingest_b starts the day after ingest_a: every generated row
+    is ingested by exactly one of ingest_a, ingest_b and nightly_b."""
+    monkeypatch.setattr(pb, "RESULTS", tmp_path / "results")
+    args = ["--scale", "3000", "--days", "10", "--work", str(tmp_path / "work"), "--skip-peer", "--skip-clv"]
+    assert pb.main([*args, "--skip-half-nightly", "--progress", "600"]) == 0
+    (path,) = (tmp_path / "results").glob("pipeline_*.json")
+    record = json.loads(path.read_text())
+    st = record["stages"]
+    assert "marts_a" not in st and "nightly_a" not in st and record["failed_stage"] is None
+    assert st["ingest_b"]["spec"]["first"] == "2025-01-06" and st["ingest_b"]["spec"]["last"] == "2025-01-09"
+    assert {f["days"] for f in record["ingest"]["per_feed"]["ingest_b"].values()} == {4}
+    generated = st["generate"]["result"]["summary"]["rows"]
+    ingested = {
+        feed: sum(st[s]["result"]["feed_rows"].get(feed, 0) for s in ("ingest_a", "ingest_b", "nightly_b"))
+        for feed in generated
+    }
+    assert ingested == generated
