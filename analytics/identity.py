@@ -32,6 +32,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import ibis
@@ -158,9 +159,18 @@ class Scratch:
         self.names: list[str] = []
 
     def keep(self, expr: ir.Table) -> ir.Table:
+        return self.keep_parts([expr])
+
+    def keep_parts(self, parts: Sequence[ir.Table]) -> ir.Table:
+        """One temporary table written from disjoint parts, one query each: for a result whose
+        query does not fit the memory budget in one piece (DuckDB spills most operators,
+        but not every aggregate state)."""
         name = f"_scratch_{uuid.uuid4().hex[:12]}"
         self.names.append(name)
-        return self.con.create_table(name, expr, temp=True)
+        table = self.con.create_table(name, parts[0], temp=True)
+        for part in parts[1:]:
+            self.con.insert(name, part)
+        return table
 
     def drop(self, table: ir.Table) -> None:
         """Drop one kept table before the others (one superseded by a newer round)."""

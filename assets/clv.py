@@ -5,7 +5,7 @@ model, the fitted parameters, and a calibration / holdout check each run
 
 from analytics import charts
 from analytics.clv_marts import CLV, CLV_MODELS, CLV_TRACKING, CLV_VALIDATION, clv_marts
-from analytics.customer360 import CUSTOMER_360, keyed_lines, purchase_days
+from analytics.customer360 import CUSTOMER_360, kept_purchase_days
 from analytics.identity import CUSTOMER_IDENTITY
 from analytics.lifecycle import CHURN
 from assets.reporting import markdown
@@ -13,7 +13,7 @@ from assets.snapshots import Batch, Report, mart_asset
 
 
 def _clv(b: Batch):
-    purchases = b.scratch.keep(purchase_days(keyed_lines(b.staging("orders"), b.mart(CUSTOMER_IDENTITY), b.as_of)))
+    purchases = kept_purchase_days(b.scratch, b.staging("orders"), b.mart(CUSTOMER_IDENTITY), b.as_of)
     marts = clv_marts(
         c360=b.mart(CUSTOMER_360),
         purchases=purchases,

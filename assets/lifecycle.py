@@ -3,7 +3,7 @@ group lifecycle (1 / churn rate), cohort retention, and the churn early warning
 (analytics/lifecycle.py)."""
 
 from analytics import charts
-from analytics.customer360 import keyed_lines, purchase_days
+from analytics.customer360 import kept_purchase_days
 from analytics.identity import CUSTOMER_IDENTITY
 from analytics.lifecycle import (
     CHURN,
@@ -29,7 +29,7 @@ lifecycle_asset = customer_mart(
 
 
 def _churn(b: Batch):
-    purchases = b.scratch.keep(purchase_days(keyed_lines(b.staging("orders"), b.mart(CUSTOMER_IDENTITY), b.as_of)))
+    purchases = kept_purchase_days(b.scratch, b.staging("orders"), b.mart(CUSTOMER_IDENTITY), b.as_of)
     params = b.settings.lifecycle
     return {
         CHURN.table: churn(purchases, params, settings_version=b.version),

@@ -8,7 +8,7 @@ import ibis
 import pandas as pd
 import pytest
 
-from analytics.customer360 import CUSTOMER_360, Customer360Params, customer_360
+from analytics.customer360 import CUSTOMER_360, Customer360Params, customer_360, kept_purchase_days
 from analytics.identity import IdentityParams, Scratch, current_records, customer_identity
 from pipelines.warehouse import Replace, Warehouse
 from quality.contracts import FEEDS
@@ -285,3 +285,36 @@ def test_profit_parameters_are_validated():
         Customer360Params(default_margin=1.5)
     with pytest.raises(ValueError, match="complaint_cost"):
         Customer360Params(complaint_cost=-1)
+
+
+def test_purchase_days_kept_in_parts_equal_one_piece(con):
+    """kept_purchase_days splits the (customer, day) aggregate by customer for the memory
+    budget (a 100M run failed in one piece): any number of parts gives the same rows."""
+    refs = [f"P{i}" for i in range(12)]
+    load(con, "customers", [customer(r, "2025-01-01", "1", phone=f"1380000{i:04d}") for i, r in enumerate(refs)])
+    lines = [
+        line(f"{r}-{d}", no, r, f"2025-0{d}-1{i % 9}", "toys", no, "10.00", "1.00")
+        for i, r in enumerate(refs)
+        for d in range(1, 1 + i % 4)
+        for no in (1, 2)
+    ]
+    load(con, "orders", lines)
+    as_of = ibis.memtable(
+        pd.DataFrame({"as_of_date": [D("2025-02-28"), D("2025-06-30")]}), schema={"as_of_date": "date"}
+    )
+    st = lambda name: con.table(name, database="staging")  # noqa: E731
+    order = ["as_of_date", "customer_key", "purchase_date"]
+    with Scratch(con) as scratch:
+        records = scratch.keep(current_records(st("customers"), as_of))
+        identity = scratch.keep(customer_identity(scratch, records, IdentityParams(), b"s"))
+        got = {
+            parts: con.execute(kept_purchase_days(scratch, st("orders"), identity, as_of, parts))
+            .sort_values(order)
+            .reset_index(drop=True)
+            for parts in (None, 1, 2, 5)
+        }
+    one = got[1]
+    assert one.customer_key.nunique() == 9 and len(one) == 15 + 18  # days in Jan-Feb by 02-28, Jan-Mar by 06-30
+    assert set(one.net_amount.astype(str)) == {"28.00"}  # 1x10-1 + 2x10-1 per order day
+    for parts in (None, 2, 5):
+        pd.testing.assert_frame_equal(got[parts], one)
