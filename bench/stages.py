@@ -117,13 +117,19 @@ def stage_run(spec: dict, sampler: RssSampler) -> dict:
 
     defs = _jobs()
     import_s = time.perf_counter() - t0
+    from pipelines.recovery import recover_dead_runs, run_tags
+
     instance = dg.DagsterInstance.get()
+    # a stage killed mid-run (a --resume after a crash) keeps its warehouse-pool slot: the
+    # next stage would wait for it forever, as a CLI run would without this
+    recover_dead_runs(instance)
     job = JOB_NAMES[spec["job"]]
     print(f"{job} {spec['first']} … {spec['last']} (imports {import_s:.1f}s)", flush=True)
     called = time.time()
     result = defs.resolve_job_def(job).execute_in_process(
         instance=instance,
         tags={
+            **run_tags(),
             "dagster/asset_partition_range_start": spec["first"],
             "dagster/asset_partition_range_end": spec["last"],
         },
