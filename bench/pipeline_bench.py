@@ -447,14 +447,13 @@ def run(args: argparse.Namespace) -> int:
         ("marts", "full marts snapshot of one as-of date", "marts", as_of, as_of),
         ("exports", "exports and report of that date", "exports", as_of, as_of),
     ]
-    if args.skip_half_nightly:
-        plan = [p for p in plan if p[0] not in HALF_NIGHTLY]
+    plan = [p for p in plan if p[0] not in skipped_stages(args)]
     for name, title, job, first, last in plan:
         if not dagster_run(name, title, job, first, last):
             return finish(args, bench, label, lines, persons, days, work, failed=name)
 
     inputs = str(work / "inputs")
-    args.skip_peer or bench.done("inputs") or bench.python_stage(  # the peer's inputs only
+    "inputs" in skipped_stages(args) or bench.done("inputs") or bench.python_stage(
         "inputs",
         "peer inputs: staging.orders and the as-of identity, 360, RFM as Parquet (setup, untimed)",
         "inputs",
@@ -716,8 +715,12 @@ def finish(
 
 #: Every stage a full run has, in order (`--report-only` names the ones a cut-short run lacks).
 ALL_STAGES = ("generate", "ingest_a", "marts_a", "nightly_a", "ingest_b", "marts", "exports", "inputs", "floor")
-#: The stages `--skip-half-nightly` leaves out.
-HALF_NIGHTLY = ("marts_a", "nightly_a")
+
+
+def skipped_stages(args: argparse.Namespace) -> set[str]:
+    """Stages of ALL_STAGES the options leave out: the half-history marts and nightly run
+    (`--skip-half-nightly`), the peer's inputs (`--skip-peer`)."""
+    return ({"marts_a", "nightly_a"} if args.skip_half_nightly else set()) | ({"inputs"} if args.skip_peer else set())
 
 
 def report_only(args: argparse.Namespace) -> int:
@@ -731,8 +734,7 @@ def report_only(args: argparse.Namespace) -> int:
         return 2
     params = json.loads(stamp.read_text())
     bench.stages = {"generate": params["stage"], **json.loads(bench.checkpoint.read_text())}
-    left_out = set(HALF_NIGHTLY if args.skip_half_nightly else ()) | ({"inputs"} if args.skip_peer else set())
-    missing = [n for n in ALL_STAGES if n not in left_out and not (bench.stages.get(n) or {}).get("ok")]
+    missing = [n for n in ALL_STAGES if n not in skipped_stages(args) and not (bench.stages.get(n) or {}).get("ok")]
     failed = f"not run: {', '.join(missing)}" if missing else None
     lines = params.get("order_lines_target") or args.scale
     return finish(args, bench, scale_label(lines), lines, params["customers"], params["days"], work, failed=failed)
